@@ -1,0 +1,38 @@
+//! The Portless connector: runs next to the origins, dials out to the edge, serves streams.
+//!
+//! A connector keeps `ha-connections` outbound connections to its edge (QUIC, or TLS over
+//! TCP when UDP is blocked), registers each with the tunnel id and a proof of the secret,
+//! and proxies every stream the edge opens to the origin its ingress rules select. It never
+//! listens on a public port. Lost connections come back with exponential backoff and full
+//! jitter; on SIGTERM it drains (the edge stops sending new requests) and finishes in-flight
+//! requests within the grace period.
+//!
+//! Main types: [`Connector`] (start), [`ConnectorHandle`] (state, shutdown),
+//! [`ConnectorOptions`], [`ProtocolChoice`], [`Rules`] (the live, swappable ingress rules).
+//!
+//! Layout:
+//! * `connector` — start-up, shared state, shutdown;
+//! * `options` — settings;
+//! * `protocol` — `auto` protocol choice: QUIC first, TCP fallback, QUIC probes;
+//! * `slot` — one connection slot: dial, register, serve, reconnect;
+//! * `session` — one registered connection: control stream, request streams, drain;
+//! * `stream` — one request stream: rule match and dispatch to a service;
+//! * `origin` — pooled HTTP(S) clients toward origins, per rule;
+//! * `unix` — HTTP over Unix sockets;
+//! * `hello` — the built-in `hello_world` service;
+//! * `metrics` — the connector's Prometheus metrics.
+
+mod connector;
+mod hello;
+mod metrics;
+mod options;
+mod origin;
+mod protocol;
+mod session;
+mod slot;
+mod stream;
+mod unix;
+
+pub use connector::{Connector, ConnectorError, ConnectorHandle, Rules};
+pub use metrics::ConnectorMetrics;
+pub use options::{ConnectorOptions, ProtocolChoice};

@@ -1,0 +1,109 @@
+//! The connector's Prometheus metrics, with names that mirror the incumbent connector's
+//! (`*_total_requests`, `*_request_errors`, `*_response_by_code`,
+//! `*_concurrent_requests_per_tunnel`, `*_ha_connections`) under `portless_tunnel_`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use portless_proto::ErrorClass;
+
+/// Label: HTTP status code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    /// The status code.
+    pub status_code: u16,
+}
+
+/// Label: error class.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabel {
+    /// The class name.
+    pub class: &'static str,
+}
+
+/// Label: transport.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabel {
+    /// `quic` or `tcp`.
+    pub protocol: &'static str,
+}
+
+/// Everything the connector counts.
+#[derive(Clone, Default)]
+pub struct ConnectorMetrics {
+    /// Requests received from the edge.
+    pub requests: Counter,
+    /// Requests the connector could not serve, by class.
+    pub errors: Family<ClassLabel, Counter>,
+    /// Responses sent back, by status code.
+    pub responses: Family<CodeLabel, Counter>,
+    /// Requests in flight.
+    pub concurrent: Gauge,
+    /// Registered connections (not dialing, not draining).
+    pub ha_connections: Gauge,
+    /// Successful registrations, by transport.
+    pub registrations: Family<ProtocolLabel, Counter>,
+    /// Times `auto` fell back from QUIC to TCP.
+    pub fallbacks: Counter,
+}
+
+impl ConnectorMetrics {
+    /// Creates the metrics and registers them under `portless_tunnel_*`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        let tunnel = registry.sub_registry_with_prefix("portless_tunnel");
+        tunnel.register(
+            "total_requests",
+            "Requests received from the edge",
+            metrics.requests.clone(),
+        );
+        tunnel.register(
+            "request_errors",
+            "Requests the connector could not serve, by class",
+            metrics.errors.clone(),
+        );
+        tunnel.register(
+            "response_by_code",
+            "Responses sent back to the edge, by status code",
+            metrics.responses.clone(),
+        );
+        tunnel.register(
+            "concurrent_requests_per_tunnel",
+            "Requests in flight",
+            metrics.concurrent.clone(),
+        );
+        tunnel.register(
+            "ha_connections",
+            "Registered connections to the edge",
+            metrics.ha_connections.clone(),
+        );
+        tunnel.register(
+            "registrations",
+            "Successful registrations, by transport",
+            metrics.registrations.clone(),
+        );
+        tunnel.register(
+            "protocol_fallbacks",
+            "Times the connector fell back from QUIC to TCP",
+            metrics.fallbacks.clone(),
+        );
+        for class in ErrorClass::ALL {
+            let _ = metrics.errors.get_or_create(&ClassLabel {
+                class: class.as_str(),
+            });
+        }
+        metrics
+    }
+
+    /// Counts one error of `class`.
+    pub fn error(&self, class: ErrorClass) {
+        self.errors
+            .get_or_create(&ClassLabel {
+                class: class.as_str(),
+            })
+            .inc();
+    }
+}

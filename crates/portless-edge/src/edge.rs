@@ -1,0 +1,191 @@
+//! Start-up and shutdown of a whole edge.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use portless_store::Store;
+use portless_telemetry::{HealthServer, Readiness};
+use portless_transport::TunnelListener;
+use prometheus_client::registry::Registry as MetricsRegistry;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use crate::bootstrap::EdgeTls;
+use crate::metrics::EdgeMetrics;
+use crate::registry::Registry;
+use crate::routes::RouteTable;
+use crate::{EdgeError, EdgeListeners, EdgeOptions, public, tunnels};
+
+/// State shared by the edge's tasks.
+pub(crate) struct EdgeState {
+    pub(crate) name: String,
+    pub(crate) options: EdgeOptions,
+    pub(crate) routes: Arc<RouteTable>,
+    pub(crate) registry: Registry,
+    pub(crate) metrics: EdgeMetrics,
+    /// Every task of the edge: listeners, connections, body pumps, upgrades.
+    pub(crate) tasks: TaskTracker,
+    /// Stops the public listener (first step of shutdown).
+    pub(crate) public_shutdown: CancellationToken,
+    /// Stops the tunnel side (after public requests drained).
+    pub(crate) tunnel_shutdown: CancellationToken,
+}
+
+/// A Portless edge.
+pub struct Edge;
+
+/// A running edge: its addresses, and how to stop it.
+pub struct EdgeHandle {
+    state: Arc<EdgeState>,
+    public_addr: SocketAddr,
+    tunnel_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    registry: Arc<MetricsRegistry>,
+    tls: EdgeTls,
+    root: CancellationToken,
+    public_done: tokio::task::JoinHandle<()>,
+}
+
+impl Edge {
+    /// Starts an edge on the given listeners. Routes and credentials come from `store`.
+    pub async fn start(
+        options: EdgeOptions,
+        listeners: EdgeListeners,
+        tls: EdgeTls,
+        store: Store,
+    ) -> Result<EdgeHandle, EdgeError> {
+        let io = |context: &str| {
+            let context = context.to_owned();
+            move |source| EdgeError::Io { context, source }
+        };
+        let public_addr = listeners
+            .public
+            .local_addr()
+            .map_err(io("reading the public address"))?;
+        let mut metrics_registry = MetricsRegistry::default();
+        let metrics = EdgeMetrics::register(&mut metrics_registry);
+        let root = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let routes = Arc::new(RouteTable::default());
+        let version = store.routes_version().await?;
+        routes.reload(&store).await?;
+        let state = Arc::new(EdgeState {
+            name: options.name.clone(),
+            options: options.clone(),
+            routes: routes.clone(),
+            registry: Registry::new(metrics.clone()),
+            metrics,
+            tasks: tasks.clone(),
+            public_shutdown: root.child_token(),
+            tunnel_shutdown: root.child_token(),
+        });
+        tasks.spawn(routes.clone().follow(
+            store.clone(),
+            options.route_poll,
+            version,
+            root.child_token(),
+        ));
+        let listener = TunnelListener::start(
+            listeners.tunnel_tcp,
+            listeners.tunnel_udp,
+            tls.tunnel.clone(),
+            options.transport.clone(),
+            &tasks,
+            state.tunnel_shutdown.clone(),
+        )?;
+        let tunnel_addr = listener.tcp_addr();
+        tasks.spawn(tunnels::accept_tunnels(listener, state.clone(), store));
+        let served = routes.clone();
+        let public_tls = tls.public_config(move |name| served.lookup(name).is_some())?;
+        let public_done = tokio::spawn(public::serve_public(
+            listeners.public,
+            public_tls,
+            state.clone(),
+        ));
+        let registry = Arc::new(metrics_registry);
+        let metrics_addr = match listeners.metrics {
+            Some(listener) => {
+                let addr = listener
+                    .local_addr()
+                    .map_err(io("reading the metrics address"))?;
+                let probe_state = state.clone();
+                let probe = Arc::new(move || Readiness {
+                    ready_connections: probe_state.registry.ready_connections(),
+                    id_field: ("edgeName", probe_state.name.clone()),
+                });
+                let server = HealthServer::new(registry.clone(), probe);
+                tasks.spawn(server.run(listener, tasks.clone(), root.child_token()));
+                Some(addr)
+            }
+            None => None,
+        };
+        info!(edge = %options.name, public = %public_addr, tunnel = %tunnel_addr, metrics = ?metrics_addr, "edge started");
+        Ok(EdgeHandle {
+            state,
+            public_addr,
+            tunnel_addr,
+            metrics_addr,
+            registry,
+            tls,
+            root,
+            public_done,
+        })
+    }
+}
+
+impl EdgeHandle {
+    /// The public HTTPS address.
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public_addr
+    }
+
+    /// The tunnel address (TCP; QUIC on the same port number when UDP was given).
+    pub fn tunnel_addr(&self) -> SocketAddr {
+        self.tunnel_addr
+    }
+
+    /// The metrics/health address, when served.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The metrics registry (for tests and embedding).
+    pub fn metrics_registry(&self) -> &MetricsRegistry {
+        &self.registry
+    }
+
+    /// TLS material (CA, pin, key-exchange counters).
+    pub fn tls(&self) -> &EdgeTls {
+        &self.tls
+    }
+
+    /// Registered, non-draining tunnel connections.
+    pub fn ready_connections(&self) -> usize {
+        self.state.registry.ready_connections()
+    }
+
+    /// Stops the edge: no new public connections, in-flight requests finish within the
+    /// grace period, then tunnel connections close (connectors reconnect elsewhere).
+    pub async fn shutdown(self) {
+        self.state.public_shutdown.cancel();
+        let _ = self.public_done.await;
+        for live in self.state.registry.all() {
+            live.connection.close("edge shutting down");
+        }
+        self.root.cancel();
+        self.state.tasks.close();
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(5), self.state.tasks.wait()).await;
+        info!(edge = %self.state.name, "edge stopped");
+    }
+
+    /// Stops everything at once, as a crash would (for failure tests).
+    pub fn abort(self) {
+        self.root.cancel();
+        for live in self.state.registry.all() {
+            live.connection.close("edge aborted");
+        }
+        self.public_done.abort();
+    }
+}

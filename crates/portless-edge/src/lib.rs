@@ -1,0 +1,46 @@
+//! The Portless edge: where the internet meets the tunnels.
+//!
+//! An edge listens on a public HTTPS port and on a tunnel port (QUIC on UDP, TLS over TCP on
+//! the same number). Connectors dial the tunnel port and register each connection with
+//! their tunnel's id and secret; the edge then routes every public request by canonical
+//! hostname to a tunnel, opens one stream on one of that tunnel's live connections, and
+//! streams the request and the response through without buffering.
+//!
+//! Main types: [`Edge`] (start an edge on injected listeners), [`EdgeHandle`] (addresses,
+//! state, shutdown), [`EdgeOptions`], [`EdgeListeners`], [`EdgeTls`].
+//!
+//! Layout:
+//! * `edge` — start-up and shutdown of the whole edge;
+//! * `options` — settings and injected listeners;
+//! * `bootstrap` — the local CA, certificates and TLS configs from a state directory;
+//! * `routes` — hostname → tunnel table, reloaded from the store on change;
+//! * `registry` — live tunnel connections and the choice of one per request;
+//! * `tunnels` — accepting, registering and supervising connector connections;
+//! * `public` — the public HTTPS listener;
+//! * `proxy` — one request through a tunnel stream;
+//! * `forwarding` — hop-by-hop removal and `X-Forwarded-*` headers;
+//! * `pages` — error pages (HTML or JSON) with the request id;
+//! * `body` — the response body type;
+//! * `metrics` — the edge's Prometheus metrics;
+//! * `executor` — hyper executor that keeps tasks owned.
+
+mod body;
+mod bootstrap;
+mod edge;
+mod error;
+mod executor;
+mod forwarding;
+mod metrics;
+mod options;
+mod pages;
+mod proxy;
+mod public;
+mod registry;
+mod routes;
+mod tunnels;
+
+pub use bootstrap::{EdgeTls, StateDir};
+pub use edge::{Edge, EdgeHandle};
+pub use error::EdgeError;
+pub use metrics::EdgeMetrics;
+pub use options::{EdgeListeners, EdgeOptions};

@@ -1,0 +1,129 @@
+//! The edge's Prometheus metrics, registered into an explicit registry (no globals).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use portless_proto::ErrorClass;
+
+/// Label: HTTP status code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    /// The status code.
+    pub status_code: u16,
+}
+
+/// Label: error class.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabel {
+    /// The class name (`tunnel_down`, `origin_unreachable`...).
+    pub class: &'static str,
+}
+
+/// Label: tunnel.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TunnelLabel {
+    /// The tunnel's name.
+    pub tunnel: String,
+}
+
+/// Label: tunnel transport.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabel {
+    /// `quic` or `tcp`.
+    pub protocol: &'static str,
+}
+
+/// Label: registration outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// `registered`, `unauthorized`, `unavailable`, `shutting_down`, `malformed`.
+    pub outcome: &'static str,
+}
+
+/// Everything the edge counts.
+#[derive(Clone, Default)]
+pub struct EdgeMetrics {
+    /// Public requests received.
+    pub requests: Counter,
+    /// Requests that ended in an error page, by class.
+    pub errors: Family<ClassLabel, Counter>,
+    /// Responses sent, by status code.
+    pub responses: Family<CodeLabel, Counter>,
+    /// Requests in flight (until their response body ends).
+    pub concurrent: Gauge,
+    /// Registered (not draining) tunnel connections, by tunnel.
+    pub ha_connections: Family<TunnelLabel, Gauge>,
+    /// Tunnel connections accepted, by transport.
+    pub tunnel_connections: Family<ProtocolLabel, Counter>,
+    /// Registration attempts, by outcome.
+    pub registrations: Family<OutcomeLabel, Counter>,
+    /// Requests retried on another connection after theirs failed before an answer.
+    pub retries: Counter,
+}
+
+impl EdgeMetrics {
+    /// Creates the metrics and registers them under `portless_edge_*`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        let edge = registry.sub_registry_with_prefix("portless_edge");
+        edge.register(
+            "requests",
+            "Public requests received",
+            metrics.requests.clone(),
+        );
+        edge.register(
+            "request_errors",
+            "Requests answered with an error page, by class",
+            metrics.errors.clone(),
+        );
+        edge.register(
+            "responses_by_code",
+            "Responses sent, by status code",
+            metrics.responses.clone(),
+        );
+        edge.register(
+            "concurrent_requests",
+            "Requests in flight",
+            metrics.concurrent.clone(),
+        );
+        edge.register(
+            "ha_connections",
+            "Registered (not draining) tunnel connections, by tunnel",
+            metrics.ha_connections.clone(),
+        );
+        edge.register(
+            "tunnel_connections_accepted",
+            "Tunnel connections accepted, by transport",
+            metrics.tunnel_connections.clone(),
+        );
+        edge.register(
+            "registrations",
+            "Tunnel registration attempts, by outcome",
+            metrics.registrations.clone(),
+        );
+        edge.register(
+            "request_retries",
+            "Requests retried on another tunnel connection before any answer",
+            metrics.retries.clone(),
+        );
+        for class in ErrorClass::ALL {
+            // Pre-create so dashboards see zeros rather than missing series.
+            let _ = metrics.errors.get_or_create(&ClassLabel {
+                class: class.as_str(),
+            });
+        }
+        metrics
+    }
+
+    /// Counts one error of `class`.
+    pub fn error(&self, class: ErrorClass) {
+        self.errors
+            .get_or_create(&ClassLabel {
+                class: class.as_str(),
+            })
+            .inc();
+    }
+}

@@ -1,0 +1,52 @@
+//! Edge settings and the listeners it is handed.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use portless_transport::TransportConfig;
+use tokio::net::TcpListener;
+
+/// Settings of one edge.
+#[derive(Debug, Clone)]
+pub struct EdgeOptions {
+    /// The edge's name (its "location" in connector logs).
+    pub name: String,
+    /// Tunnel transport tuning.
+    pub transport: TransportConfig,
+    /// Interval of control-stream pings to each connector.
+    pub ping_interval: Duration,
+    /// A connection silent for this long is closed and its requests go elsewhere.
+    pub dead_after: Duration,
+    /// How often the route table is checked for changes in the store.
+    pub route_poll: Duration,
+    /// How long in-flight public requests may run after shutdown starts.
+    pub grace_period: Duration,
+    /// Limit for a client's TLS handshake and request head.
+    pub client_header_timeout: Duration,
+}
+
+impl Default for EdgeOptions {
+    fn default() -> Self {
+        Self {
+            name: "edge".to_owned(),
+            transport: TransportConfig::default(),
+            ping_interval: Duration::from_secs(1),
+            dead_after: Duration::from_secs(4),
+            route_poll: Duration::from_secs(1),
+            grace_period: Duration::from_secs(30),
+            client_header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Already-bound sockets, so tests can bind port 0 and run in parallel.
+pub struct EdgeListeners {
+    /// The public HTTPS listener.
+    pub public: TcpListener,
+    /// The tunnel listener's TCP half.
+    pub tunnel_tcp: TcpListener,
+    /// The tunnel listener's UDP half (QUIC); `None` serves the TCP fallback only.
+    pub tunnel_udp: Option<UdpSocket>,
+    /// The metrics/health listener.
+    pub metrics: Option<TcpListener>,
+}

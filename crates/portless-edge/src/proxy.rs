@@ -1,0 +1,268 @@
+//! One public request through a tunnel stream.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Body as _;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use portless_proto::{
+    ErrorClass, FrameKind, RequestHead, ResponseHead, StreamError, canonical_host, canonical_path,
+};
+use portless_transport::{FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelBody, to_header_map};
+use tokio::io::AsyncWriteExt as _;
+use tracing::debug;
+use uuid::Uuid;
+
+use crate::body::{EdgeBody, GaugeGuard};
+use crate::edge::EdgeState;
+use crate::forwarding::{Forwarded, REQUEST_ID, request_headers, strip_response, upgrade_protocol};
+use crate::metrics::CodeLabel;
+use crate::pages::error_page;
+use crate::registry::InFlight;
+
+/// Connections tried for one request before answering `tunnel_down`.
+const MAX_ATTEMPTS: usize = 4;
+
+/// Serves one public request: every outcome is a response, never an error, so hyper never
+/// drops the client without an answer.
+pub(crate) async fn handle(
+    state: Arc<EdgeState>,
+    request: Request<Incoming>,
+    client: SocketAddr,
+) -> Result<Response<EdgeBody>, Infallible> {
+    state.metrics.requests.inc();
+    let gauge = GaugeGuard::new(&state.metrics.concurrent);
+    let request_id = Uuid::new_v4().simple().to_string();
+    let accept = request.headers().get(header::ACCEPT).cloned();
+    let mut response = match forward(&state, request, client, &request_id, gauge).await {
+        Ok(response) => response,
+        Err(class) => {
+            state.metrics.error(class);
+            debug!(
+                request_id,
+                class = class.as_str(),
+                "request answered with an error page"
+            );
+            error_page(class, &request_id, accept.as_ref())
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    state
+        .metrics
+        .responses
+        .get_or_create(&CodeLabel {
+            status_code: response.status().as_u16(),
+        })
+        .inc();
+    Ok(response)
+}
+
+/// Why no response head came back.
+enum Failure {
+    /// The connector answered with an error class.
+    Answered(ErrorClass),
+    /// The stream or its connection failed.
+    Transport,
+}
+
+async fn forward(
+    state: &Arc<EdgeState>,
+    request: Request<Incoming>,
+    client: SocketAddr,
+    request_id: &str,
+    gauge: GaugeGuard,
+) -> Result<Response<EdgeBody>, ErrorClass> {
+    let (mut parts, body) = request.into_parts();
+    let host = request_host(&parts)?;
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let path = canonical_path(path).map_err(|_| ErrorClass::BadRequest)?;
+    let route = state.routes.lookup(&host).ok_or(ErrorClass::NoRoute)?;
+    let upgrade = upgrade_protocol(parts.version, &parts.headers);
+    let has_body = upgrade.is_none() && !body.is_end_stream();
+    let headers = request_headers(
+        &parts.headers,
+        &Forwarded {
+            client_ip: client.ip(),
+            host: &host,
+            request_id,
+            upgrade: upgrade.as_deref(),
+        },
+    );
+    let head = RequestHead {
+        method: parts.method.as_str().to_owned(),
+        path,
+        host,
+        headers,
+        upgrade: upgrade.clone(),
+        has_body,
+        request_id: request_id.to_owned(),
+    };
+    // A request is replayed on another connection only when nothing of it can have had an
+    // effect that matters: no body, and a method that is idempotent by definition.
+    let replayable = !has_body && upgrade.is_none() && is_idempotent(&parts.method);
+    let mut body = Some(body);
+    let mut tried = Vec::with_capacity(2);
+    let (claim, send, recv, answer) = loop {
+        let claim = state
+            .registry
+            .pick(route.tunnel_id, &tried)
+            .ok_or(ErrorClass::TunnelDown)?;
+        tried.push(claim.connection().id);
+        let Ok(stream) = claim.connection().connection.open_stream().await else {
+            continue;
+        };
+        let mut send = FramedSend::new(stream.send);
+        let mut recv = FramedRecv::new(stream.recv);
+        if send
+            .write_message(FrameKind::RequestHead, &head)
+            .await
+            .is_err()
+        {
+            // Nothing of the body was read yet: another connection can take it.
+            continue;
+        }
+        let send = match (has_body, body.take()) {
+            (true, Some(body)) => {
+                state.tasks.spawn(pump_request_body(body, send));
+                None
+            }
+            _ if upgrade.is_some() => Some(send),
+            _ => {
+                let _ = send.finish().await;
+                None
+            }
+        };
+        match read_answer(&mut recv).await {
+            Ok(answer) => break (claim, send, recv, answer),
+            Err(Failure::Answered(class)) => return Err(class),
+            Err(Failure::Transport) if replayable && tried.len() < MAX_ATTEMPTS => {
+                state.metrics.retries.inc();
+                continue;
+            }
+            Err(Failure::Transport) => return Err(ErrorClass::TunnelDown),
+        }
+    };
+    let status = StatusCode::from_u16(answer.status).map_err(|_| ErrorClass::Internal)?;
+    let mut headers = to_header_map(&answer.headers).map_err(|_| ErrorClass::Internal)?;
+    let switching = status == StatusCode::SWITCHING_PROTOCOLS;
+    strip_response(&mut headers, switching);
+    let body = if switching {
+        let (Some(on_upgrade), Some(send)) =
+            (parts.extensions.remove::<hyper::upgrade::OnUpgrade>(), send)
+        else {
+            return Err(ErrorClass::Internal);
+        };
+        state
+            .tasks
+            .spawn(splice(on_upgrade, recv, send, claim, gauge));
+        EdgeBody::empty()
+    } else if answer.has_body && parts.method != Method::HEAD {
+        EdgeBody::Tunnel {
+            body: TunnelBody::new(recv),
+            _claim: Some(claim),
+            _gauge: gauge,
+        }
+    } else {
+        recv.into_raw().get_mut().abort();
+        EdgeBody::empty()
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+/// The request's host, canonical. The URI's authority (HTTP/2 `:authority`, HTTP/1.1
+/// absolute-form) and the `Host` header must agree, and `Host` must not repeat: a request
+/// that names two hosts is refused rather than routed by one and judged by the other.
+fn request_host(parts: &Parts) -> Result<String, ErrorClass> {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let from_header = hosts.next();
+    if hosts.next().is_some() {
+        return Err(ErrorClass::BadRequest);
+    }
+    let from_header = from_header
+        .map(|v| v.to_str().map_err(|_| ErrorClass::BadRequest))
+        .transpose()?
+        .map(canonical_host)
+        .transpose()
+        .map_err(|_| ErrorClass::BadRequest)?;
+    let from_uri = parts
+        .uri
+        .authority()
+        .map(|a| canonical_host(a.as_str()))
+        .transpose()
+        .map_err(|_| ErrorClass::BadRequest)?;
+    match (from_uri, from_header) {
+        (Some(uri), Some(header)) if uri != header => Err(ErrorClass::BadRequest),
+        (Some(host), _) | (None, Some(host)) => Ok(host),
+        (None, None) => Err(ErrorClass::BadRequest),
+    }
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+async fn read_answer(recv: &mut FramedRecv<RecvHalf>) -> Result<ResponseHead, Failure> {
+    let header = match recv.read_header().await {
+        Ok(Some(header)) => header,
+        _ => return Err(Failure::Transport),
+    };
+    match header.kind {
+        FrameKind::ResponseHead => recv
+            .read_payload_as::<ResponseHead>(header)
+            .await
+            .map_err(|_| Failure::Transport),
+        FrameKind::StreamError => match recv.read_payload_as::<StreamError>(header).await {
+            Ok(error) => {
+                debug!(class = error.class.as_str(), detail = %error.message, "connector could not serve the request");
+                Err(Failure::Answered(error.class))
+            }
+            Err(_) => Err(Failure::Transport),
+        },
+        _ => Err(Failure::Transport),
+    }
+}
+
+/// Streams the client's request body into the tunnel as it arrives.
+async fn pump_request_body(body: Incoming, mut send: FramedSend<SendHalf>) {
+    if send.send_body(body).await.is_err() {
+        send.get_mut().abort();
+    }
+}
+
+/// After a `101`: raw bytes both ways between the client and the tunnel stream, each
+/// direction closed on its own (half-close) when its source ends.
+async fn splice(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    recv: FramedRecv<RecvHalf>,
+    send: FramedSend<SendHalf>,
+    _claim: InFlight,
+    _gauge: GaugeGuard,
+) {
+    let Ok(upgraded) = on_upgrade.await else {
+        return;
+    };
+    let (mut client_read, mut client_write) = tokio::io::split(TokioIo::new(upgraded));
+    let mut tunnel_read = recv.into_raw();
+    let mut tunnel_write = send.into_raw();
+    let up = async {
+        let _ = tokio::io::copy(&mut client_read, &mut tunnel_write).await;
+        let _ = tunnel_write.shutdown().await;
+    };
+    let down = async {
+        let _ = tokio::io::copy(&mut tunnel_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
+    };
+    tokio::join!(up, down);
+}

@@ -1,0 +1,97 @@
+//! The public HTTPS listener: TLS, then HTTP/1.1 or HTTP/2, each request into the proxy.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+use crate::edge::EdgeState;
+use crate::executor::TrackedExecutor;
+use crate::proxy;
+
+/// Accepts public connections until shutdown, then lets in-flight requests finish for the
+/// grace period.
+pub(crate) async fn serve_public(
+    listener: TcpListener,
+    tls: Arc<portless_tls::rustls::ServerConfig>,
+    state: Arc<EdgeState>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    let builder = http_builder(&state);
+    loop {
+        let (socket, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    debug!(error = %e, "public accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            () = state.public_shutdown.cancelled() => break,
+        };
+        let _ = socket.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let state2 = state.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        state.tasks.spawn(async move {
+            let handshake = tokio::time::timeout(
+                state2.options.client_header_timeout,
+                acceptor.accept(socket),
+            );
+            let stream = match handshake.await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    debug!(%client, error = %e, "public TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            serve_connection(stream, client, builder, watcher, state2).await;
+        });
+    }
+    drop(listener);
+    let grace = state.options.grace_period;
+    tokio::select! {
+        () = graceful.shutdown() => info!("public connections drained"),
+        () = tokio::time::sleep(grace) => warn!(?grace, "grace period over; closing remaining public connections"),
+    }
+}
+
+fn http_builder(state: &EdgeState) -> auto::Builder<TrackedExecutor> {
+    let mut builder = auto::Builder::new(TrackedExecutor(state.tasks.clone()));
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.options.client_header_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .initial_stream_window_size(1024 * 1024)
+        .initial_connection_window_size(4 * 1024 * 1024);
+    builder
+}
+
+async fn serve_connection(
+    stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    client: SocketAddr,
+    builder: auto::Builder<TrackedExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    state: Arc<EdgeState>,
+) {
+    let service =
+        hyper::service::service_fn(move |request| proxy::handle(state.clone(), request, client));
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(connection.into_owned()).await {
+        debug!(%client, error = %e, "public connection ended with an error");
+    }
+}

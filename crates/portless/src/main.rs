@@ -1,0 +1,2 @@
+//! The `portless` binary (work in progress).
+fn main() {}
