@@ -70,8 +70,11 @@ fn https_builder(
         alpn_h2: options.http2_origin && tls,
     })
     .map_err(|e| e.to_string())?;
+    // hyper-rustls sets ALPN itself from the enabled HTTP versions.
+    let mut config = (*config).clone();
+    config.alpn_protocols.clear();
     let builder = HttpsConnectorBuilder::new()
-        .with_tls_config((*config).clone())
+        .with_tls_config(config)
         .https_or_http();
     let builder = match &options.origin_server_name {
         Some(name) => {
@@ -82,6 +85,20 @@ fn https_builder(
         None => builder,
     };
     Ok(builder)
+}
+
+/// Wraps `connector` speaking HTTP/1.1 to origins unless the rule says `http2Origin` (then
+/// HTTP/2 only: ALPN `h2` over TLS, prior knowledge (h2c) over plain TCP).
+fn wrap<H>(
+    builder: HttpsConnectorBuilder<hyper_rustls::builderstates::WantsProtocols1>,
+    options: &OriginRequest,
+    connector: H,
+) -> HttpsConnector<H> {
+    if options.http2_origin {
+        builder.enable_http2().wrap_connector(connector)
+    } else {
+        builder.enable_http1().wrap_connector(connector)
+    }
 }
 
 fn pooled(options: &OriginRequest) -> hyper_util::client::legacy::Builder {
@@ -111,15 +128,15 @@ fn build_client(rule: &IngressRule) -> Result<OriginClient, String> {
             } else {
                 Some(std::time::Duration::from_millis(300))
             });
-            let connector = https_builder(options, *tls)?
-                .enable_all_versions()
-                .wrap_connector(http);
+            let connector = wrap(https_builder(options, *tls)?, options, http);
             Ok(OriginClient::Tcp(pooled(options).build(connector)))
         }
         Service::Unix { path, tls } => {
-            let connector = https_builder(options, *tls)?
-                .enable_all_versions()
-                .wrap_connector(UnixConnector::new(path.clone()));
+            let connector = wrap(
+                https_builder(options, *tls)?,
+                options,
+                UnixConnector::new(path.clone()),
+            );
             Ok(OriginClient::Unix(pooled(options).build(connector)))
         }
         other => Err(format!("service {other} is not an HTTP origin")),

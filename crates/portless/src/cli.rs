@@ -1,0 +1,204 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use portless_telemetry::{LogFormat, init_logging};
+
+/// Portless: publish services from servers with zero inbound ports, every request checked at
+/// an edge you own.
+#[derive(Parser, Debug)]
+#[command(name = "portless", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+/// Logging flags shared by every command.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct LogArgs {
+    /// Log level (error, warn, info, debug); RUST_LOG overrides it.
+    #[arg(
+        long = "loglevel",
+        global = true,
+        env = "TUNNEL_LOGLEVEL",
+        default_value = "info"
+    )]
+    pub(crate) level: String,
+    /// Log line format.
+    #[arg(long = "output", global = true, value_enum, default_value = "default")]
+    pub(crate) output: OutputFormat,
+}
+
+/// Log line formats.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputFormat {
+    /// Human-readable lines.
+    Default,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run an edge: the public HTTPS listener and the tunnel listener connectors dial.
+    Edge(EdgeArgs),
+    /// Manage and run tunnels.
+    #[command(subcommand)]
+    Tunnel(TunnelCommand),
+    /// Start an edge, a connector and a sample origin on this machine, and print a curl
+    /// command that reaches the origin through them. Runs until Ctrl-C.
+    Demo(DemoArgs),
+}
+
+/// `portless edge`.
+#[derive(Args, Debug)]
+pub(crate) struct EdgeArgs {
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+    /// Public HTTPS address.
+    #[arg(long, env = "PORTLESS_LISTEN", default_value = "0.0.0.0:443")]
+    pub(crate) listen: SocketAddr,
+    /// Tunnel address: QUIC on UDP and TLS on TCP, same port number.
+    #[arg(long, env = "PORTLESS_TUNNEL_LISTEN", default_value = "0.0.0.0:7844")]
+    pub(crate) tunnel_listen: SocketAddr,
+    /// Metrics and health address (`/metrics`, `/ready`, `/healthz`).
+    #[arg(long, env = "PORTLESS_EDGE_METRICS", default_value = "127.0.0.1:20240")]
+    pub(crate) metrics: SocketAddr,
+    /// The tunnel address connectors dial, as written into new tokens (`host:port`).
+    /// Defaults to the tunnel listener with 127.0.0.1 for an unspecified address.
+    #[arg(long, env = "PORTLESS_ADVERTISE")]
+    pub(crate) advertise: Option<String>,
+    /// This edge's name, shown in connector logs.
+    #[arg(long, env = "PORTLESS_EDGE_NAME", default_value = "edge")]
+    pub(crate) name: String,
+    /// Serve the TCP fallback only (no QUIC).
+    #[arg(long)]
+    pub(crate) no_quic: bool,
+    /// Time in-flight requests get on shutdown.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub(crate) grace_period: Duration,
+}
+
+/// Where the edge keeps its state.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct StateArgs {
+    /// State directory: store, local CA. Default: /var/lib/portless as root, else
+    /// ~/.local/share/portless.
+    #[arg(long, env = "PORTLESS_STATE_DIR", global = true)]
+    pub(crate) state_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TunnelCommand {
+    /// Create a tunnel: writes its credentials file (mode 0400) and prints its token.
+    Create(CreateArgs),
+    /// List tunnels and their routes.
+    List(StateOnly),
+    /// Route a hostname to a tunnel (`*.example.com` routes every subdomain).
+    Route(RouteArgs),
+    /// Delete a tunnel and its routes.
+    Delete(DeleteArgs),
+    /// Run the connector for a tunnel.
+    Run(Box<crate::run_cmd::RunArgs>),
+    /// Check or query ingress rules.
+    #[command(subcommand)]
+    Ingress(IngressCommand),
+}
+
+/// Only the state directory.
+#[derive(Args, Debug)]
+pub(crate) struct StateOnly {
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+}
+
+/// `portless tunnel create`.
+#[derive(Args, Debug)]
+pub(crate) struct CreateArgs {
+    /// Tunnel name (letters, digits, '.', '_', '-').
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+    /// Where to write the credentials file. Default: ~/.portless/<TUNNEL-ID>.json.
+    #[arg(long = "credentials-file", alias = "cred-file")]
+    pub(crate) credentials_file: Option<PathBuf>,
+    /// Also write the token to this file (mode 0600), for `tunnel run --token-file`.
+    #[arg(long)]
+    pub(crate) token_file: Option<PathBuf>,
+    /// The edge address written into the token; default: what the edge advertises.
+    #[arg(long)]
+    pub(crate) edge: Option<String>,
+}
+
+/// `portless tunnel route`.
+#[derive(Args, Debug)]
+pub(crate) struct RouteArgs {
+    /// The public hostname, e.g. app.example.com or *.example.com.
+    pub(crate) hostname: String,
+    /// The tunnel's name or id.
+    pub(crate) tunnel: String,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+}
+
+/// `portless tunnel delete`.
+#[derive(Args, Debug)]
+pub(crate) struct DeleteArgs {
+    /// The tunnel's name or id.
+    pub(crate) tunnel: String,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum IngressCommand {
+    /// Validate the config file's ingress rules: prints OK, or the errors (exit code 1).
+    Validate(IngressArgs),
+    /// Print the rule that serves URL, and why earlier rules did not.
+    Rule(IngressRuleArgs),
+}
+
+/// The config file to check.
+#[derive(Args, Debug)]
+pub(crate) struct IngressArgs {
+    /// Config file; default: the first of the standard locations that exists.
+    #[arg(long, env = "TUNNEL_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// `portless tunnel ingress rule`.
+#[derive(Args, Debug)]
+pub(crate) struct IngressRuleArgs {
+    /// The URL to match, e.g. https://app.example.com/api/x.
+    pub(crate) url: String,
+    #[command(flatten)]
+    pub(crate) config: IngressArgs,
+}
+
+/// `portless demo`.
+#[derive(Args, Debug)]
+pub(crate) struct DemoArgs {
+    /// Public HTTPS port on 127.0.0.1 (a free one is chosen if it is taken).
+    #[arg(long, default_value_t = 8443)]
+    pub(crate) port: u16,
+}
+
+/// Runs the parsed command.
+pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let format = match cli.log.output {
+        OutputFormat::Default => LogFormat::Text,
+        OutputFormat::Json => LogFormat::Json,
+    };
+    init_logging(format, &cli.log.level);
+    match cli.command {
+        Command::Edge(args) => crate::edge_cmd::run(args).await,
+        Command::Demo(args) => crate::demo::run(args).await,
+        Command::Tunnel(command) => crate::tunnel_cmd::run(command).await,
+    }
+}

@@ -1,0 +1,183 @@
+//! `portless tunnel run`: the connector.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use portless_connector::{Connector, ConnectorOptions, ProtocolChoice, Rules};
+use portless_ingress::{Protocol, TunnelConfig};
+use portless_tls::{CaPin, EdgeTrust, tunnel_client_config};
+use portless_transport::DialTarget;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::edge_cmd::host_of;
+use crate::{credentials, signals, tunnel_cmd};
+
+/// `portless tunnel run`. Flags override the config file.
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// Config file (the widely used tunnel YAML format); default: the standard locations.
+    #[arg(long, env = "TUNNEL_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Serve this one origin for every hostname instead of a config file's rules.
+    #[arg(long)]
+    pub(crate) url: Option<String>,
+    /// The tunnel token. Visible to other users in `ps`: prefer --token-file or TUNNEL_TOKEN.
+    #[arg(long)]
+    pub(crate) token: Option<String>,
+    /// A file holding the tunnel token (mode 0600 or stricter).
+    #[arg(long, env = "TUNNEL_TOKEN_FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// The credentials file written by `portless tunnel create` (mode 0400 or 0600).
+    #[arg(
+        long = "credentials-file",
+        alias = "cred-file",
+        env = "TUNNEL_CRED_FILE"
+    )]
+    pub(crate) credentials_file: Option<PathBuf>,
+    /// auto (QUIC, falling back to TCP), quic, or http2/tcp.
+    #[arg(long, env = "TUNNEL_TRANSPORT_PROTOCOL")]
+    pub(crate) protocol: Option<String>,
+    /// Connections kept to the edge (default 4).
+    #[arg(long, env = "TUNNEL_HA_CONNECTIONS")]
+    pub(crate) ha_connections: Option<u8>,
+    /// Time in-flight requests get on shutdown (default 30s, at most 3m).
+    #[arg(long, env = "TUNNEL_GRACE_PERIOD", value_parser = humantime::parse_duration)]
+    pub(crate) grace_period: Option<Duration>,
+    /// Reconnect backoff ceiling is 2^retries seconds (default 5).
+    #[arg(long, env = "TUNNEL_RETRIES")]
+    pub(crate) retries: Option<u32>,
+    /// Metrics and health address; default: the first free of 127.0.0.1:20241..20245.
+    #[arg(long, env = "TUNNEL_METRICS")]
+    pub(crate) metrics: Option<String>,
+    /// The edge's tunnel address (`host:port`); default: from the token or config.
+    #[arg(long, env = "PORTLESS_EDGE")]
+    pub(crate) edge: Option<String>,
+    /// Trust the edge's certificate through this CA file instead of the token's pin.
+    #[arg(long, env = "PORTLESS_EDGE_CA")]
+    pub(crate) edge_ca: Option<PathBuf>,
+}
+
+fn load_config(args: &RunArgs) -> anyhow::Result<TunnelConfig> {
+    let loaded = match &args.url {
+        Some(url) => {
+            let yaml = format!("ingress:\n  - service: {url}\n");
+            TunnelConfig::from_yaml_str(&yaml, Path::new("--url"))
+        }
+        None => TunnelConfig::load(&tunnel_cmd::config_path(args.config.as_ref())?),
+    };
+    match loaded {
+        Ok(loaded) => {
+            loaded.log_warnings();
+            Ok(loaded.config)
+        }
+        Err(errors) => bail!("the config is not valid:\n{errors}"),
+    }
+}
+
+fn protocol(args: &RunArgs, config: &TunnelConfig) -> anyhow::Result<ProtocolChoice> {
+    let protocol = match &args.protocol {
+        Some(text) => text
+            .parse::<Protocol>()
+            .map_err(|e| anyhow::anyhow!("--protocol: {e}"))?,
+        None => config.protocol,
+    };
+    Ok(match protocol {
+        Protocol::Auto => ProtocolChoice::Auto,
+        Protocol::Quic => ProtocolChoice::Quic,
+        Protocol::Http2 => ProtocolChoice::Tcp,
+    })
+}
+
+async fn metrics_listener(
+    args: &RunArgs,
+    config: &TunnelConfig,
+) -> anyhow::Result<Option<TcpListener>> {
+    let explicit = args
+        .metrics
+        .clone()
+        .or_else(|| config.metrics.as_ref().map(|m| m.to_string()));
+    if let Some(address) = explicit {
+        let listener = TcpListener::bind(address.as_str()).await.with_context(|| {
+            format!("cannot serve metrics on {address}: choose another address with --metrics")
+        })?;
+        return Ok(Some(listener));
+    }
+    for port in 20241..=20245 {
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)).await {
+            return Ok(Some(listener));
+        }
+    }
+    warn!(
+        "ports 127.0.0.1:20241-20245 are all taken: running without a metrics server (set --metrics)"
+    );
+    Ok(None)
+}
+
+async fn resolve_edge(address: &str) -> anyhow::Result<SocketAddr> {
+    let mut addrs = tokio::net::lookup_host(address).await.with_context(|| {
+        format!("cannot resolve the edge address {address:?}: write it as host:port")
+    })?;
+    addrs
+        .next()
+        .with_context(|| format!("the edge address {address:?} resolves to nothing"))
+}
+
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(&args)?;
+    let credentials = credentials::resolve(&args, &config)?;
+    let edge = args
+        .edge
+        .clone()
+        .or_else(|| config.edge.as_ref().map(|e| e.to_string()))
+        .or_else(|| credentials.edge.clone())
+        .context("no edge address: pass --edge HOST:PORT (the edge logs the address to advertise) or use a token from `portless tunnel create`")?;
+    let addr = resolve_edge(&edge).await?;
+    let server_name = credentials
+        .server_name
+        .clone()
+        .unwrap_or_else(|| host_of(&edge));
+    let trust = match (&args.edge_ca, &credentials.ca_pin) {
+        (Some(path), _) => {
+            let certs = portless_tls::load_pem_certs(path)?;
+            let cert = certs
+                .into_iter()
+                .next()
+                .with_context(|| format!("{} holds no certificate", path.display()))?;
+            EdgeTrust::CaCertificate(cert)
+        }
+        (None, Some(pin)) => EdgeTrust::Pinned(pin.parse::<CaPin>()?),
+        (None, None) => EdgeTrust::SystemRoots,
+    };
+    let tls = tunnel_client_config(trust)?;
+    let mut options = ConnectorOptions::new(
+        credentials.tunnel_id,
+        credentials.secret.clone(),
+        DialTarget { addr, server_name },
+    );
+    options.protocol = protocol(&args, &config)?;
+    let ha = args
+        .ha_connections
+        .map(u32::from)
+        .unwrap_or(config.ha_connections.get());
+    options.ha_connections = u8::try_from(ha.clamp(1, 64)).unwrap_or(4);
+    options.grace_period = args.grace_period.unwrap_or(config.grace_period.get());
+    if options.grace_period > Duration::from_secs(180) {
+        bail!("--grace-period is at most 3m");
+    }
+    let retries = args.retries.unwrap_or(config.retries).min(16);
+    options.backoff_cap = Duration::from_secs(1u64 << retries);
+    options.bind = config.edge_bind_address;
+    let metrics = metrics_listener(&args, &config).await?;
+    let handle = Connector::start(options, Rules::new(config.ingress), tls, metrics)?;
+    if let Some(addr) = handle.metrics_addr() {
+        info!(%addr, "metrics and health at http://{addr}/metrics, /ready, /healthz");
+    }
+    signals::watch(handle.shutdown_token(), handle.abort_token())?;
+    handle.wait().await;
+    Ok(ExitCode::SUCCESS)
+}
