@@ -45,6 +45,7 @@ pub struct EdgeHandle {
     tls: EdgeTls,
     root: CancellationToken,
     public_done: tokio::task::JoinHandle<()>,
+    store: Store,
 }
 
 impl Edge {
@@ -95,7 +96,11 @@ impl Edge {
             state.tunnel_shutdown.clone(),
         )?;
         let tunnel_addr = listener.tcp_addr();
-        tasks.spawn(tunnels::accept_tunnels(listener, state.clone(), store));
+        tasks.spawn(tunnels::accept_tunnels(
+            listener,
+            state.clone(),
+            store.clone(),
+        ));
         let served = routes.clone();
         let public_tls = tls.public_config(move |name| served.lookup(name).is_some())?;
         let public_done = tokio::spawn(public::serve_public(
@@ -130,6 +135,7 @@ impl Edge {
             tls,
             root,
             public_done,
+            store,
         })
     }
 }
@@ -158,6 +164,11 @@ impl EdgeHandle {
     /// TLS material (CA, pin, key-exchange counters).
     pub fn tls(&self) -> &EdgeTls {
         &self.tls
+    }
+
+    /// Reloads the route table from the store now, instead of at the next poll.
+    pub async fn reload_routes(&self) -> Result<usize, EdgeError> {
+        Ok(self.state.routes.reload(&self.store).await?)
     }
 
     /// Registered, non-draining tunnel connections.

@@ -45,6 +45,7 @@ pub(crate) async fn accept_tunnels(
             .spawn(async move { serve_connection(accepted, state2, store).await });
     }
     listener.close_quic("edge shutting down");
+    let _ = tokio::time::timeout(Duration::from_secs(2), listener.wait_idle()).await;
 }
 
 fn outcome(state: &EdgeState, outcome: &'static str) {

@@ -1,1 +1,30 @@
-//! placeholder
+//! In-process harness for Portless tests: an edge, connectors and origins on `127.0.0.1:0`
+//! with a test CA, real TLS and real QUIC, plus a client that trusts the CA.
+//!
+//! Everything here is for tests; it favours short timeouts (fast failure detection) over
+//! the production defaults.
+//!
+//! Layout:
+//! * `harness` — [`TestEdge`]: edge start/restart, tunnels, connectors;
+//! * `origin` — [`TestOrigin`]: an HTTP origin with streaming, SSE, slow and WebSocket
+//!   endpoints;
+//! * `client` — [`TestClient`]: HTTPS client resolving every hostname to the edge;
+//! * `ws` — minimal WebSocket framing for echo tests;
+//! * `memory` — resident-memory sampling of this process.
+
+// A test harness: a failed set-up step should panic with its message, like an assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod client;
+mod harness;
+mod memory;
+mod origin;
+pub mod ws;
+
+pub use client::{ClientBody, TestClient};
+pub use harness::{
+    EdgeSetup, TestEdge, TestTunnel, encode_metrics, fast_edge_options, init_test_logging,
+    rules as rules_from_yaml, wait_for,
+};
+pub use memory::RssSampler;
+pub use origin::{TestOrigin, pattern_byte};

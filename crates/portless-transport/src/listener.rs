@@ -103,6 +103,14 @@ impl TunnelListener {
             endpoint.close(0u8.into(), reason.as_bytes());
         }
     }
+
+    /// Waits until closed QUIC connections have told their peers (so the UDP port is free
+    /// again when the listener is dropped).
+    pub async fn wait_idle(&self) {
+        if let Some(endpoint) = &self.endpoint {
+            endpoint.wait_idle().await;
+        }
+    }
 }
 
 fn quic_endpoint(

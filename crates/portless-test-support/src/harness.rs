@@ -1,0 +1,241 @@
+//! [`TestEdge`]: an edge on port 0 with an in-memory store, and connectors dialing it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portless_connector::{Connector, ConnectorHandle, ConnectorOptions, ProtocolChoice, Rules};
+use portless_edge::{Edge, EdgeHandle, EdgeListeners, EdgeOptions, EdgeTls};
+use portless_ingress::TunnelConfig;
+use portless_proto::TunnelSecret;
+use portless_store::Store;
+use portless_tls::{EdgeTrust, LocalCa, tunnel_client_config};
+use portless_transport::{DialTarget, TransportConfig};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+use crate::TestClient;
+use crate::client::SharedCa;
+
+/// Logs for a test run (`RUST_LOG` decides; silent by default).
+pub fn init_test_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// Transport settings that notice failures in about a second.
+fn fast_transport() -> TransportConfig {
+    TransportConfig {
+        keep_alive: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(3),
+        handshake_timeout: Duration::from_secs(2),
+        ..TransportConfig::default()
+    }
+}
+
+/// Edge options with short timers.
+pub fn fast_edge_options() -> EdgeOptions {
+    EdgeOptions {
+        name: "test-edge".to_owned(),
+        transport: fast_transport(),
+        ping_interval: Duration::from_millis(200),
+        dead_after: Duration::from_millis(1500),
+        route_poll: Duration::from_millis(100),
+        grace_period: Duration::from_secs(5),
+        client_header_timeout: Duration::from_secs(10),
+    }
+}
+
+/// How to start a [`TestEdge`].
+pub struct EdgeSetup {
+    /// Serve QUIC (bind UDP on the tunnel port).
+    pub quic: bool,
+    /// Bind these addresses instead of port 0 (restart on the same ports).
+    pub public_addr: Option<SocketAddr>,
+    /// See `public_addr`.
+    pub tunnel_addr: Option<SocketAddr>,
+    /// Reuse a store (and so tunnels and routes) across restarts.
+    pub store: Option<Store>,
+    /// Reuse a CA across restarts (connectors keep trusting the pin).
+    pub ca: Option<SharedCa>,
+    /// Edge options.
+    pub options: EdgeOptions,
+}
+
+impl Default for EdgeSetup {
+    fn default() -> Self {
+        Self {
+            quic: true,
+            public_addr: None,
+            tunnel_addr: None,
+            store: None,
+            ca: None,
+            options: fast_edge_options(),
+        }
+    }
+}
+
+/// A tunnel created in the edge's store.
+#[derive(Clone)]
+pub struct TestTunnel {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// Its secret.
+    pub secret: TunnelSecret,
+}
+
+/// A running edge with what tests need around it.
+pub struct TestEdge {
+    /// The edge.
+    pub handle: EdgeHandle,
+    /// Its store.
+    pub store: Store,
+    /// Its CA.
+    pub ca: SharedCa,
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; panics naming `what`.
+pub async fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The Prometheus text of a registry.
+pub fn encode_metrics(registry: &Registry) -> String {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).expect("encode metrics");
+    text
+}
+
+impl TestEdge {
+    /// Starts an edge with default test settings.
+    pub async fn start() -> Self {
+        Self::start_with(EdgeSetup::default()).await
+    }
+
+    /// Starts an edge as `setup` says.
+    pub async fn start_with(setup: EdgeSetup) -> Self {
+        portless_tls::install_default_provider();
+        let store = match setup.store {
+            Some(store) => store,
+            None => Store::open_in_memory().await.expect("store"),
+        };
+        let ca = match setup.ca {
+            Some(ca) => ca,
+            None => Arc::new(LocalCa::generate("Portless test CA").expect("CA")),
+        };
+        let public = TcpListener::bind(setup.public_addr.unwrap_or(([127, 0, 0, 1], 0).into()))
+            .await
+            .expect("bind public");
+        let tunnel_tcp = TcpListener::bind(setup.tunnel_addr.unwrap_or(([127, 0, 0, 1], 0).into()))
+            .await
+            .expect("bind tunnel");
+        let tunnel_udp = setup.quic.then(|| {
+            std::net::UdpSocket::bind(tunnel_tcp.local_addr().expect("tunnel addr"))
+                .expect("bind QUIC on the tunnel port")
+        });
+        let listeners = EdgeListeners {
+            public,
+            tunnel_tcp,
+            tunnel_udp,
+            metrics: Some(
+                TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind metrics"),
+            ),
+        };
+        let tls = EdgeTls::from_ca(ca.clone(), &["127.0.0.1".to_owned()]).expect("edge TLS");
+        let handle = Edge::start(setup.options, listeners, tls, store.clone())
+            .await
+            .expect("start edge");
+        Self { handle, store, ca }
+    }
+
+    /// Creates a tunnel routed from `hostnames`, and makes the edge see the routes now.
+    pub async fn add_tunnel(&self, name: &str, hostnames: &[&str]) -> TestTunnel {
+        let created = self.store.create_tunnel(name).await.expect("create tunnel");
+        for host in hostnames {
+            self.store
+                .route(host, created.tunnel.id)
+                .await
+                .expect("route");
+        }
+        self.handle.reload_routes().await.expect("reload routes");
+        TestTunnel {
+            id: created.tunnel.id,
+            secret: TunnelSecret::new(created.secret.expose().to_vec()),
+        }
+    }
+
+    /// A client for the public listener (HTTP/1.1, or HTTP/2 when `http2`).
+    pub fn client(&self, http2: bool) -> TestClient {
+        TestClient::new(
+            self.ca.cert_der().clone(),
+            self.handle.public_addr().port(),
+            http2,
+        )
+    }
+
+    /// Connector options toward this edge with short timers.
+    pub fn connector_options(
+        &self,
+        tunnel: &TestTunnel,
+        protocol: ProtocolChoice,
+    ) -> ConnectorOptions {
+        let mut options = ConnectorOptions::new(
+            tunnel.id,
+            tunnel.secret.clone(),
+            DialTarget {
+                addr: self.handle.tunnel_addr(),
+                server_name: "127.0.0.1".to_owned(),
+            },
+        );
+        options.protocol = protocol;
+        options.ha_connections = 2;
+        options.grace_period = Duration::from_secs(5);
+        options.backoff_base = Duration::from_millis(100);
+        options.backoff_cap = Duration::from_millis(800);
+        options.dead_after = Duration::from_millis(1500);
+        options.transport = fast_transport();
+        options
+    }
+
+    /// Starts a connector with `rules` (ingress YAML) and waits until `ha` connections are
+    /// registered.
+    pub async fn connect(&self, options: ConnectorOptions, rules_yaml: &str) -> ConnectorHandle {
+        let wanted = usize::from(options.ha_connections);
+        let handle = Connector::start(
+            options,
+            rules(rules_yaml),
+            tunnel_client_config(EdgeTrust::Pinned(self.ca.pin())).expect("client TLS"),
+            None,
+        )
+        .expect("start connector");
+        wait_for("connector registration", Duration::from_secs(15), || {
+            handle.ready_connections() >= wanted
+        })
+        .await;
+        handle
+    }
+
+    /// The edge's metrics as Prometheus text.
+    pub fn metrics(&self) -> String {
+        encode_metrics(self.handle.metrics_registry())
+    }
+}
+
+/// Rules from ingress YAML (`ingress:` list).
+pub fn rules(yaml: &str) -> Rules {
+    let loaded = TunnelConfig::from_yaml_str(yaml, Path::new("test.yml"))
+        .unwrap_or_else(|e| panic!("test rules are invalid:\n{e}"));
+    Rules::new(loaded.config.ingress)
+}
