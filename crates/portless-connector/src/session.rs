@@ -4,8 +4,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portless_proto::{Control, FrameKind};
-use portless_transport::{ConnectionCloser, ConnectorConnection, FramedSend, Protocol, SendHalf};
-use tokio::sync::{Mutex, mpsc};
+use portless_transport::{
+    ConnectionCloser, ConnectorConnection, FramedRecv, FramedSend, Protocol, RecvHalf, SendHalf,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
@@ -17,16 +20,103 @@ use crate::stream;
 pub(crate) enum SessionEnd {
     /// The connector is shutting down; the connection drained.
     Shutdown,
-    /// QUIC is usable again; this TCP connection drains in the background while the slot
-    /// dials QUIC at once, so capacity never dips.
-    Migrate,
+    /// QUIC is usable again. The TCP connection still serves: the slot dials QUIC first and
+    /// drains this one afterwards, so capacity never dips.
+    Migrate(Box<Draining>),
     /// The connection was lost; the slot reconnects with backoff.
     Lost,
+}
+
+/// A connection that stopped taking new work from the slot but is not drained yet.
+pub(crate) struct Draining {
+    index: u8,
+    connection: ConnectorConnection,
+    control: ControlLink,
+    streams: TaskTracker,
+    closer: ConnectionCloser,
 }
 
 /// Extra time streams may still arrive after `Drain` is sent: the edge may have opened one
 /// just before it read the drain.
 const DRAIN_SETTLE: Duration = Duration::from_millis(250);
+
+/// Delay between slots when moving back to QUIC, so they do not all reconnect at once.
+const MIGRATE_STAGGER: Duration = Duration::from_secs(1);
+
+/// The control stream's task: answers pings and sends what the session asks, for as long as
+/// the connection lives (also while draining, so the edge keeps the connection).
+struct ControlLink {
+    outbox: mpsc::Sender<Control>,
+    /// Cancelled when the control stream ends.
+    ended: CancellationToken,
+    last_seen: Arc<std::sync::Mutex<Instant>>,
+}
+
+impl ControlLink {
+    fn spawn(
+        tasks: &TaskTracker,
+        mut recv: FramedRecv<RecvHalf>,
+        mut send: FramedSend<SendHalf>,
+    ) -> Self {
+        let (outbox, mut queue) = mpsc::channel::<Control>(8);
+        let ended = CancellationToken::new();
+        let last_seen = Arc::new(std::sync::Mutex::new(Instant::now()));
+        let pongs = outbox.clone();
+        let seen = last_seen.clone();
+        let reader = async move {
+            loop {
+                match recv
+                    .read_message::<Control>(FrameKind::Control, "a control message")
+                    .await
+                {
+                    Ok(message) => {
+                        if let Ok(mut at) = seen.lock() {
+                            *at = Instant::now();
+                        }
+                        if let Control::Ping(n) = message {
+                            let _ = pongs.send(Control::Pong(n)).await;
+                        }
+                    }
+                    Err(e) => {
+                        debug!(error = %e, "control stream ended");
+                        return;
+                    }
+                }
+            }
+        };
+        let writer = async move {
+            while let Some(message) = queue.recv().await {
+                if send
+                    .write_message(FrameKind::Control, &message)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        };
+        let done = ended.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                () = reader => {}
+                () = writer => {}
+            }
+            done.cancel();
+        });
+        Self {
+            outbox,
+            ended,
+            last_seen,
+        }
+    }
+
+    fn silent_for(&self) -> Duration {
+        self.last_seen
+            .lock()
+            .map(|at| at.elapsed())
+            .unwrap_or_default()
+    }
+}
 
 /// Serves a registered connection until it ends.
 pub(crate) async fn serve(shared: &Arc<Shared>, session: Session) -> SessionEnd {
@@ -34,7 +124,7 @@ pub(crate) async fn serve(shared: &Arc<Shared>, session: Session) -> SessionEnd 
         index,
         protocol,
         mut connection,
-        mut control_recv,
+        control_recv,
         control_send,
         registered,
     } = session;
@@ -48,48 +138,10 @@ pub(crate) async fn serve(shared: &Arc<Shared>, session: Session) -> SessionEnd 
     shared.registered();
     let streams = TaskTracker::new();
     let closer = connection.closer();
-    let control = Arc::new(Mutex::new(control_send));
-    let last_seen = Arc::new(std::sync::Mutex::new(Instant::now()));
-    let (pongs, mut outbox) = mpsc::channel::<Control>(8);
-    let seen = last_seen.clone();
-    let reader = async move {
-        loop {
-            match control_recv
-                .read_message::<Control>(FrameKind::Control, "a control message")
-                .await
-            {
-                Ok(message) => {
-                    if let Ok(mut at) = seen.lock() {
-                        *at = Instant::now();
-                    }
-                    if let Control::Ping(n) = message {
-                        let _ = pongs.send(Control::Pong(n)).await;
-                    }
-                }
-                Err(e) => {
-                    debug!(error = %e, "control stream ended");
-                    return;
-                }
-            }
-        }
-    };
-    let writer_control = control.clone();
-    let writer = async move {
-        while let Some(message) = outbox.recv().await {
-            let mut send = writer_control.lock().await;
-            if send
-                .write_message(FrameKind::Control, &message)
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    };
-    let mut reader = std::pin::pin!(reader);
-    let mut writer = std::pin::pin!(writer);
+    let control = ControlLink::spawn(&shared.tasks, control_recv, control_send);
     let mut quic_back = shared.protocol.subscribe();
     quic_back.mark_unchanged();
+    let mut migrate_at: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     let mut watchdog = tokio::time::interval(Duration::from_secs(1));
     let dead_after = shared.options.dead_after;
     let end = loop {
@@ -98,57 +150,67 @@ pub(crate) async fn serve(shared: &Arc<Shared>, session: Session) -> SessionEnd 
                 Some(tunnel_stream) => {
                     streams.spawn(stream::serve(shared.clone(), tunnel_stream));
                 }
-                None => break SessionEnd::Lost,
+                None => break Ending::Lost,
             },
-            () = &mut reader => break SessionEnd::Lost,
-            () = &mut writer => break SessionEnd::Lost,
+            () = control.ended.cancelled() => break Ending::Lost,
             _ = watchdog.tick() => {
-                let silent = last_seen.lock().map(|at| at.elapsed()).unwrap_or_default();
+                let silent = control.silent_for();
                 if silent > dead_after {
                     warn!(connIndex = index, ?silent, "the edge stopped answering; reconnecting");
-                    break SessionEnd::Lost;
+                    break Ending::Lost;
                 }
             }
-            () = shared.shutdown.cancelled() => break SessionEnd::Shutdown,
-            Ok(()) = quic_back.changed(), if protocol == Protocol::Tcp => break SessionEnd::Migrate,
+            () = shared.shutdown.cancelled() => break Ending::Shutdown,
+            Ok(()) = quic_back.changed(), if protocol == Protocol::Tcp && migrate_at.is_none() => {
+                let delay = MIGRATE_STAGGER * u32::from(index);
+                migrate_at = Some(Box::pin(tokio::time::sleep(delay)));
+            }
+            () = async { if let Some(at) = migrate_at.as_mut() { at.await } }, if migrate_at.is_some() => {
+                break Ending::Migrate;
+            }
         }
     };
     shared.unregistered();
+    let draining = Draining {
+        index,
+        connection,
+        control,
+        streams,
+        closer,
+    };
     match end {
-        SessionEnd::Lost => {
+        Ending::Lost => {
             warn!(connIndex = index, connection = %registered.connection_id, "tunnel connection lost");
-            closer.close("connection lost");
+            draining.closer.close("connection lost");
+            SessionEnd::Lost
         }
-        SessionEnd::Shutdown => {
-            drain(shared, index, connection, control, streams, closer).await;
+        Ending::Shutdown => {
+            drain(shared, draining).await;
+            SessionEnd::Shutdown
         }
-        SessionEnd::Migrate => {
-            let shared2 = shared.clone();
-            shared.tasks.spawn(async move {
-                drain(&shared2, index, connection, control, streams, closer).await;
-            });
-        }
+        Ending::Migrate => SessionEnd::Migrate(Box::new(draining)),
     }
-    end
+}
+
+enum Ending {
+    Lost,
+    Shutdown,
+    Migrate,
 }
 
 /// Tells the edge to send nothing new on this connection, serves what still arrives for a
-/// moment, gives in-flight requests the grace period, then closes.
-async fn drain(
-    shared: &Arc<Shared>,
-    index: u8,
-    mut connection: ConnectorConnection,
-    control: Arc<Mutex<FramedSend<SendHalf>>>,
-    streams: TaskTracker,
-    closer: ConnectionCloser,
-) {
+/// moment, gives in-flight requests the grace period, then closes. The control stream keeps
+/// answering pings meanwhile, so the edge does not cut the drain short.
+pub(crate) async fn drain(shared: &Arc<Shared>, draining: Draining) {
+    let Draining {
+        index,
+        mut connection,
+        control,
+        streams,
+        closer,
+    } = draining;
     info!(connIndex = index, "draining tunnel connection");
-    {
-        let mut send = control.lock().await;
-        let _ = send
-            .write_message(FrameKind::Control, &Control::Drain)
-            .await;
-    }
+    let _ = control.outbox.send(Control::Drain).await;
     let settle = tokio::time::sleep(DRAIN_SETTLE);
     tokio::pin!(settle);
     loop {

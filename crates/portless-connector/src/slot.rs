@@ -13,7 +13,7 @@ use tracing::{error, info, warn};
 
 use crate::connector::Shared;
 use crate::metrics::ProtocolLabel;
-use crate::session::{self, SessionEnd};
+use crate::session::{self, Draining, SessionEnd};
 
 /// A registered connection, ready to serve.
 pub(crate) struct Session {
@@ -51,16 +51,27 @@ pub(crate) async fn run(
     let mut first_done = Some(first_done);
     let options = &shared.options;
     let mut backoff = Backoff::new(options.backoff_base, options.backoff_cap);
+    // A connection being replaced: drained once its successor is up (or failed to come up).
+    let mut replaced: Option<Box<Draining>> = None;
     loop {
         if shared.shutdown.is_cancelled() {
+            if let Some(old) = replaced.take() {
+                session::drain(&shared, *old).await;
+            }
             return;
         }
         let attempt = tokio::select! {
             attempt = connect(&shared, index) => attempt,
-            () = shared.shutdown.cancelled() => return,
+            () = shared.shutdown.cancelled() => continue,
         };
         if let Some(done) = first_done.take() {
             let _ = done.send(());
+        }
+        if let Some(old) = replaced.take() {
+            let drainer = shared.clone();
+            shared
+                .tasks
+                .spawn(async move { session::drain(&drainer, *old).await });
         }
         let mut wait_at_least = Duration::ZERO;
         match attempt {
@@ -68,7 +79,10 @@ pub(crate) async fn run(
                 backoff.reset();
                 match session::serve(&shared, session).await {
                     SessionEnd::Shutdown => return,
-                    SessionEnd::Migrate => continue,
+                    SessionEnd::Migrate(old) => {
+                        replaced = Some(old);
+                        continue;
+                    }
                     SessionEnd::Lost => {}
                 }
             }

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use portless_proto::{
     ErrorClass, FrameKind, RequestHead, ResponseHead, StreamError, canonical_host, canonical_path,
+    encode_message,
 };
 use portless_transport::{FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelBody, to_header_map};
 use tokio::io::AsyncWriteExt as _;
@@ -103,6 +104,11 @@ async fn forward(
         has_body,
         request_id: request_id.to_owned(),
     };
+    // Encoded once: a head too large for the protocol is the client's problem (400), not a
+    // reason to try every connection.
+    let mut encoded = bytes::BytesMut::new();
+    encode_message(FrameKind::RequestHead, &head, &mut encoded)
+        .map_err(|_| ErrorClass::BadRequest)?;
     // A request is replayed on another connection only when nothing of it can have had an
     // effect that matters: no body, and a method that is idempotent by definition.
     let replayable = !has_body && upgrade.is_none() && is_idempotent(&parts.method);

@@ -76,6 +76,7 @@ fn http_builder(state: &EdgeState) -> auto::Builder<TrackedExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(256)
+        .max_header_list_size(64 * 1024)
         .initial_stream_window_size(1024 * 1024)
         .initial_connection_window_size(4 * 1024 * 1024);
     builder

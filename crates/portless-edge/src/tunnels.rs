@@ -113,7 +113,7 @@ async fn serve_connection(accepted: Accepted, state: Arc<EdgeState>, store: Stor
             warn!(%remote, tunnel = %register.tunnel_id, "refused a connector: unknown tunnel or wrong secret");
             let answer = refusal(
                 RefusalCode::Unauthorized,
-                "unknown tunnel or wrong secret: check the credentials file or token (`portless tunnel token NAME` prints a fresh token)",
+                "unknown tunnel or wrong secret: check that the connector uses the credentials file or token printed by `portless tunnel create` for this edge",
                 None,
             );
             let _ = send

@@ -59,12 +59,12 @@ impl std::fmt::Debug for TunnelSecret {
 pub enum CredentialsError {
     /// The token is not base64.
     #[error(
-        "the tunnel token is not valid base64: copy the whole token printed by `portless tunnel create` or `portless tunnel token`"
+        "the tunnel token is not valid base64: copy the whole token printed by `portless tunnel create`"
     )]
     TokenEncoding,
     /// The token's JSON does not have the expected fields.
     #[error(
-        "the tunnel token does not hold a tunnel id and secret ({0}): get a fresh one with `portless tunnel token NAME`"
+        "the tunnel token does not hold a tunnel id and secret ({0}): use the token printed by `portless tunnel create`"
     )]
     TokenJson(String),
     /// The credentials file's JSON is not as expected.

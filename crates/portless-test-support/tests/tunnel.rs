@@ -482,11 +482,13 @@ async fn the_connector_registers_again_after_an_edge_restart() {
 #[tokio::test]
 async fn graceful_shutdown_finishes_an_in_flight_slow_request() {
     for protocol in [ProtocolChoice::Quic, ProtocolChoice::Tcp] {
+        // The slow request outlives the edge's dead-after (1.5 s): the connector must keep
+        // answering pings while it drains.
         let (edge, _origin, connector) = edge_with_tunnel("slow.test", protocol).await;
         let client = edge.client(false);
         let slow = tokio::spawn({
             let client = client.clone();
-            async move { client.get("slow.test", "/slow/1500").await }
+            async move { client.get("slow.test", "/slow/3000").await }
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
         let stopping = tokio::spawn(connector.shutdown());
@@ -561,4 +563,64 @@ async fn the_edge_store_never_holds_the_plain_secret() {
     .await;
     assert_eq!(refused.ready_connections(), 0);
     refused.abort();
+}
+
+#[tokio::test]
+async fn after_a_fallback_the_connector_moves_back_to_quic_without_failing_requests() {
+    init_test_logging();
+    let edge = TestEdge::start_with(EdgeSetup {
+        quic: false,
+        ..EdgeSetup::default()
+    })
+    .await;
+    let black_hole = std::net::UdpSocket::bind(edge.handle.tunnel_addr()).unwrap();
+    let origin = TestOrigin::start("app").await;
+    let tunnel = edge.add_tunnel("app", &["back.test"]).await;
+    let mut options = edge.connector_options(&tunnel, ProtocolChoice::Auto);
+    options.quic_probe_interval = Duration::from_millis(500);
+    let connector = edge.connect(options, &rules("back.test", &origin)).await;
+    let metrics = || portless_test_support::encode_metrics(connector.metrics_registry());
+    assert!(metrics().contains("portless_tunnel_registrations_total{protocol=\"tcp\"} 2"));
+    // UDP gets through again: a new edge on the same ports, now with QUIC.
+    let (public, tunnel_addr) = (edge.handle.public_addr(), edge.handle.tunnel_addr());
+    let (store, ca) = (edge.store.clone(), edge.ca.clone());
+    edge.handle.shutdown().await;
+    drop(black_hole);
+    let edge = TestEdge::start_with(EdgeSetup {
+        public_addr: Some(public),
+        tunnel_addr: Some(tunnel_addr),
+        store: Some(store),
+        ca: Some(ca),
+        ..EdgeSetup::default()
+    })
+    .await;
+    wait_for("connections back on QUIC", Duration::from_secs(15), || {
+        metrics().contains("portless_tunnel_registrations_total{protocol=\"quic\"} 2")
+    })
+    .await;
+    // While the last TCP connection drains, requests keep working.
+    let client = edge.client(false);
+    for i in 0..20 {
+        let (status, _) = client
+            .try_get("back.test", "/hello")
+            .await
+            .unwrap_or_else(|e| panic!("request {i}: {e}"));
+        assert_eq!(status, StatusCode::OK, "request {i}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_request_head_is_a_client_error_not_a_tunnel_failure() {
+    let (edge, _origin, _connector) = edge_with_tunnel("big.test", ProtocolChoice::Quic).await;
+    let client = edge.client(false);
+    let mut request = Request::get(client.url("big.test", "/hello"));
+    for i in 0..12 {
+        request = request.header(format!("x-filler-{i}"), "a".repeat(8000));
+    }
+    let response = client
+        .send(request.body(ClientBody::default()).unwrap())
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.headers()["portless-error"], "bad_request");
 }

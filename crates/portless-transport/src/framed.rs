@@ -217,6 +217,12 @@ impl<W: AsyncWrite + Unpin> FramedSend<W> {
         self.write_io(&frame).await
     }
 
+    /// Writes an already encoded frame (see `portless_proto::encode_message`): lets a caller
+    /// encode once and retry on another stream.
+    pub async fn write_encoded(&mut self, frame: &[u8]) -> Result<(), TransportError> {
+        self.write_io(frame).await
+    }
+
     /// Writes body bytes as one or more `Data` frames.
     pub async fn write_data(&mut self, mut data: &[u8]) -> Result<(), TransportError> {
         while !data.is_empty() {
