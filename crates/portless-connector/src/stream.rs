@@ -18,6 +18,9 @@ use crate::connector::Shared;
 use crate::metrics::CodeLabel;
 use crate::{hello, origin};
 
+/// Longest wait for the edge to acknowledge a finished response.
+const DELIVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What a service produced.
 enum Answer {
     /// A complete response held in memory.
@@ -74,7 +77,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TunnelStream) {
     if let Err(e) = write_answer(answer, &head, &mut send).await {
         debug!(request_id = %head.request_id, error = %e, "answering the edge failed");
         send.get_mut().abort();
+        return;
     }
+    // The stream counts as in flight until the edge has every byte: a drain that closes the
+    // connection when the last stream ends must not cut a response still in transit.
+    let _ = tokio::time::timeout(DELIVERY_WAIT, send.get_mut().delivered()).await;
 }
 
 async fn answer(shared: &Shared, head: &RequestHead, recv: FramedRecv<RecvHalf>) -> Answer {

@@ -7,6 +7,7 @@
 //! * `GET /nolength/N` → the same without `Content-Length` (chunked)
 //! * `GET /sse/N/MS` → N server-sent events, one every MS milliseconds
 //! * `GET /slow/MS` → `slow done` after MS milliseconds
+//! * `GET /slowbytes/MS/N` → N pattern bytes after MS milliseconds
 //! * `GET /ws` → WebSocket upgrade; echoes text frames
 
 use std::convert::Infallible;
@@ -286,6 +287,10 @@ async fn route(shared: &Shared, mut request: Request<Incoming>) -> Response<Body
         "slow" => {
             tokio::time::sleep(Duration::from_millis(number(1))).await;
             full(StatusCode::OK, "slow done")
+        }
+        "slowbytes" => {
+            tokio::time::sleep(Duration::from_millis(number(1))).await;
+            generated(number(2), true)
         }
         "ws" => websocket(&mut request),
         _ => full(

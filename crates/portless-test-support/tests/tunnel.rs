@@ -490,6 +490,10 @@ async fn graceful_shutdown_finishes_an_in_flight_slow_request() {
             let client = client.clone();
             async move { client.get("slow.test", "/slow/3000").await }
         });
+        let big = tokio::spawn({
+            let client = client.clone();
+            async move { client.get("slow.test", "/slowbytes/1000/8000000").await }
+        });
         tokio::time::sleep(Duration::from_millis(300)).await;
         let stopping = tokio::spawn(connector.shutdown());
         // Draining: the edge sends no new request to the connector.
@@ -500,6 +504,13 @@ async fn graceful_shutdown_finishes_an_in_flight_slow_request() {
         let (status, headers, _) = client.get("slow.test", "/hello").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{protocol:?}");
         assert_eq!(headers["portless-error"], "tunnel_down");
+        let (status, _, body) = big.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{protocol:?}");
+        assert_eq!(
+            body.len(),
+            8_000_000,
+            "{protocol:?}: a response in transit was cut by the drain"
+        );
         let (status, _, body) = slow.await.unwrap();
         assert_eq!(
             (status, &body[..]),

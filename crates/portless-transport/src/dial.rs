@@ -19,6 +19,9 @@ use crate::{
     TunnelStream,
 };
 
+/// Longest time a closing HTTP/2 session may spend flushing its last streams.
+const H2_CLOSE_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Where to dial: the edge's tunnel address and the name its certificate must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DialTarget {
@@ -165,7 +168,14 @@ impl Dialer {
                         }
                         None => break,
                     },
-                    () = watched.cancelled() => break,
+                    () = watched.cancelled() => {
+                        // Close gracefully: GOAWAY, then keep driving the session until the
+                        // open streams are flushed and closed.
+                        session.graceful_shutdown();
+                        let flush = async { while next_h2_stream(&mut session).await.is_some() {} };
+                        let _ = tokio::time::timeout(H2_CLOSE_FLUSH, flush).await;
+                        break;
+                    }
                 }
             }
             watched.cancel();

@@ -37,6 +37,15 @@ pub enum SendHalf {
 }
 
 impl SendHalf {
+    /// After the stream is finished: resolves when the peer has acknowledged every byte (QUIC),
+    /// so closing the connection afterwards loses nothing. HTTP/2 sessions flush on their
+    /// graceful close instead, so this returns at once for them.
+    pub async fn delivered(&self) {
+        if let Self::Quic(s) = self {
+            let _ = s.stopped().await;
+        }
+    }
+
     /// Resets the stream so the peer's reads fail.
     pub fn abort(&mut self) {
         match self {
