@@ -72,6 +72,14 @@ pub(crate) fn resolve(args: &RunArgs, config: &TunnelConfig) -> anyhow::Result<C
     if let Some(contents) = &config.credentials_contents {
         return Ok(Credentials::from_file_json(contents.expose_secret())?);
     }
+    // Like the incumbent: a config naming its tunnel by id finds `<id>.json` where
+    // `tunnel create` writes it.
+    if let Some(portless_ingress::TunnelRef::Id(id)) = &config.tunnel {
+        let path = crate::paths::default_credentials_file(id);
+        if path.is_file() {
+            return from_credentials_file(&path);
+        }
+    }
     bail!(
         "no tunnel credentials: pass --token-file FILE (or set TUNNEL_TOKEN), or --credentials-file FILE as written by `portless tunnel create`, or set credentials-file in the config"
     )
