@@ -235,5 +235,7 @@ pub(crate) async fn drain(shared: &Arc<Shared>, draining: Draining) {
         }
         () = shared.hard.cancelled() => {}
     }
-    closer.close("connector shutting down");
+    closer
+        .close_and_flush("connector shutting down", Duration::from_secs(1))
+        .await;
 }

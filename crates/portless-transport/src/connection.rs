@@ -121,7 +121,8 @@ pub struct ConnectorConnection {
 }
 
 enum ConnectorInner {
-    Quic(quinn::Connection),
+    /// The connection and its (per-connection) endpoint, kept to wait for a clean close.
+    Quic(quinn::Connection, quinn::Endpoint),
     H2 {
         streams: mpsc::UnboundedReceiver<TunnelStream>,
         done: CancellationToken,
@@ -129,10 +130,10 @@ enum ConnectorInner {
 }
 
 impl ConnectorConnection {
-    pub(crate) fn quic(connection: quinn::Connection) -> Self {
+    pub(crate) fn quic(connection: quinn::Connection, endpoint: quinn::Endpoint) -> Self {
         let remote = connection.remote_address();
         Self {
-            inner: ConnectorInner::Quic(connection),
+            inner: ConnectorInner::Quic(connection, endpoint),
             remote,
         }
     }
@@ -151,7 +152,7 @@ impl ConnectorConnection {
     /// The next stream opened by the edge; `None` once the connection is closed.
     pub async fn accept_stream(&mut self) -> Option<TunnelStream> {
         match &mut self.inner {
-            ConnectorInner::Quic(connection) => {
+            ConnectorInner::Quic(connection, _) => {
                 let (send, recv) = connection.accept_bi().await.ok()?;
                 Some(TunnelStream {
                     send: SendHalf::Quic(send),
@@ -165,7 +166,7 @@ impl ConnectorConnection {
     /// The transport of this connection.
     pub fn protocol(&self) -> Protocol {
         match self.inner {
-            ConnectorInner::Quic(_) => Protocol::Quic,
+            ConnectorInner::Quic(..) => Protocol::Quic,
             ConnectorInner::H2 { .. } => Protocol::Tcp,
         }
     }
@@ -178,7 +179,9 @@ impl ConnectorConnection {
     /// A handle that can close the connection from another task.
     pub fn closer(&self) -> ConnectionCloser {
         match &self.inner {
-            ConnectorInner::Quic(connection) => ConnectionCloser::Quic(connection.clone()),
+            ConnectorInner::Quic(connection, endpoint) => {
+                ConnectionCloser::Quic(connection.clone(), endpoint.clone())
+            }
             ConnectorInner::H2 { done, .. } => ConnectionCloser::H2(done.clone()),
         }
     }
@@ -187,8 +190,8 @@ impl ConnectorConnection {
 /// Closes a [`ConnectorConnection`] from anywhere.
 #[derive(Clone)]
 pub enum ConnectionCloser {
-    /// A QUIC connection.
-    Quic(quinn::Connection),
+    /// A QUIC connection and its endpoint.
+    Quic(quinn::Connection, quinn::Endpoint),
     /// An HTTP/2 session, ended by cancelling its driver.
     H2(CancellationToken),
 }
@@ -197,15 +200,24 @@ impl ConnectionCloser {
     /// Closes the connection at once.
     pub fn close(&self, reason: &str) {
         match self {
-            Self::Quic(connection) => connection.close(0u8.into(), reason.as_bytes()),
+            Self::Quic(connection, _) => connection.close(0u8.into(), reason.as_bytes()),
             Self::H2(done) => done.cancel(),
+        }
+    }
+
+    /// Closes the connection and waits (at most `limit`) until the peer has been told, so a
+    /// process that exits right after does not leave the edge waiting for a timeout.
+    pub async fn close_and_flush(&self, reason: &str, limit: std::time::Duration) {
+        self.close(reason);
+        if let Self::Quic(_, endpoint) = self {
+            let _ = tokio::time::timeout(limit, endpoint.wait_idle()).await;
         }
     }
 
     /// Resolves when the connection is closed.
     pub async fn closed(&self) {
         match self {
-            Self::Quic(connection) => {
+            Self::Quic(connection, _) => {
                 connection.closed().await;
             }
             Self::H2(done) => done.cancelled().await,
