@@ -635,3 +635,45 @@ async fn an_oversized_request_head_is_a_client_error_not_a_tunnel_failure() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(response.headers()["portless-error"], "bad_request");
 }
+
+#[tokio::test]
+async fn an_origin_that_does_not_accept_in_time_is_a_504_origin_timeout() {
+    init_test_logging();
+    // A listener that never accepts, with its queue filled: further SYNs go unanswered, so
+    // the connector's connect hangs until `connectTimeout`.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let stuck = socket.listen(0).unwrap();
+    let addr = stuck.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            fillers.push(stream);
+        }
+    }
+    let edge = TestEdge::start().await;
+    let tunnel = edge.add_tunnel("app", &["stuck.test"]).await;
+    let rules = format!(
+        "ingress:\n  - hostname: stuck.test\n    service: http://{addr}\n    originRequest:\n      connectTimeout: 1s\n  - service: http_status:404\n"
+    );
+    let _connector = edge
+        .connect(
+            edge.connector_options(&tunnel, ProtocolChoice::Quic),
+            &rules,
+        )
+        .await;
+    let started = Instant::now();
+    let (status, headers, _) = edge.client(false).get("stuck.test", "/").await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(headers["portless-error"], "origin_timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
