@@ -131,19 +131,21 @@ async fn write_answer(
 ) -> Result<(), portless_transport::TransportError> {
     match answer {
         Answer::Failed(error) => {
-            send.write_message(FrameKind::StreamError, &error).await?;
-            send.finish().await
+            send.finish_with_message(FrameKind::StreamError, &error)
+                .await
         }
         Answer::Fixed(response, body) => {
+            if !response.has_body {
+                return send
+                    .finish_with_message(FrameKind::ResponseHead, &response)
+                    .await;
+            }
             send.write_message(FrameKind::ResponseHead, &response)
                 .await?;
-            if response.has_body {
-                if let Some(body) = body {
-                    send.write_data(&body).await?;
-                }
-                send.write_end(None).await?;
+            if let Some(body) = body {
+                send.write_data(&body).await?;
             }
-            send.finish().await
+            send.end_body(None).await
         }
         Answer::Origin(origin) => {
             let (mut response, keep) = *origin;
@@ -156,6 +158,11 @@ async fn write_answer(
                 headers: to_header_list(response.headers()),
                 has_body,
             };
+            if !switching && !has_body {
+                return send
+                    .finish_with_message(FrameKind::ResponseHead, &response_head)
+                    .await;
+            }
             send.write_message(FrameKind::ResponseHead, &response_head)
                 .await?;
             if switching {
@@ -168,11 +175,7 @@ async fn write_answer(
                 splice(upgraded, recv, send).await;
                 return Ok(());
             }
-            if has_body {
-                send.send_body(response.into_body()).await
-            } else {
-                send.finish().await
-            }
+            send.send_body(response.into_body()).await
         }
     }
 }

@@ -13,7 +13,9 @@ use portless_proto::{
     ErrorClass, FrameKind, RequestHead, ResponseHead, StreamError, canonical_host, canonical_path,
     encode_message,
 };
-use portless_transport::{FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelBody, to_header_map};
+use portless_transport::{
+    FinishWith as _, FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelBody, to_header_map,
+};
 use tokio::io::AsyncWriteExt as _;
 use tracing::debug;
 
@@ -131,24 +133,24 @@ async fn forward(
         };
         let mut send = FramedSend::new(stream.send);
         let mut recv = FramedRecv::new(stream.recv);
-        if send
-            .write_message(FrameKind::RequestHead, &head)
-            .await
-            .is_err()
-        {
-            // Nothing of the body was read yet: another connection can take it.
-            continue;
-        }
-        let send = match (has_body, body.take()) {
-            (true, Some(body)) => {
-                state.tasks.spawn(pump_request_body(body, send));
-                None
+        let send = if has_body || upgrade.is_some() {
+            if send.write_encoded(&encoded).await.is_err() {
+                // Nothing of the body was read yet: another connection can take it.
+                continue;
             }
-            _ if upgrade.is_some() => Some(send),
-            _ => {
-                let _ = send.finish().await;
-                None
+            match body.take() {
+                Some(body) if has_body => {
+                    state.tasks.spawn(pump_request_body(body, send));
+                    None
+                }
+                _ => Some(send),
             }
+        } else {
+            // No body: the head and the end of the stream go out together.
+            if send.get_mut().finish_with(&encoded).await.is_err() {
+                continue;
+            }
+            None
         };
         match read_answer(&mut recv).await {
             Ok(answer) => break (claim, send, recv, answer),

@@ -677,3 +677,50 @@ async fn an_origin_that_does_not_accept_in_time_is_a_504_origin_timeout() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn cancelled_requests_do_not_cost_the_tcp_fallback_its_connections() {
+    let (edge, _origin, connector) = edge_with_tunnel("cancel.test", ProtocolChoice::Tcp).await;
+    // HTTP/1.1 to the edge: an HTTP/2 client resetting this many streams would (rightly) be
+    // sent away by the edge's rapid-reset protection before the tunnel is exercised.
+    let client = edge.client(false);
+    let metrics = || portless_test_support::encode_metrics(connector.metrics_registry());
+    // Clients that give up: each request is dropped at a different point of its life.
+    for round in 0..6u64 {
+        let mut pending = Vec::new();
+        for i in 0..40u64 {
+            let client = client.clone();
+            pending.push(tokio::spawn(async move {
+                let request = Request::get(client.url("cancel.test", "/slow/200"))
+                    .body(ClientBody::default())
+                    .unwrap();
+                let _ = tokio::time::timeout(
+                    Duration::from_micros(300 * (i + round)),
+                    client.send(request),
+                )
+                .await;
+            }));
+        }
+        for task in pending {
+            let _ = task.await;
+        }
+    }
+    for i in 0..200 {
+        let (status, body) = client
+            .try_get("cancel.test", "/hello")
+            .await
+            .unwrap_or_else(|e| panic!("request {i}: {e}"));
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "request {i}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    assert!(
+        metrics().contains("portless_tunnel_registrations_total{protocol=\"tcp\"} 2"),
+        "a connection was lost and re-registered:\n{}",
+        metrics()
+    );
+    assert_eq!(connector.ready_connections(), 2);
+}

@@ -192,26 +192,29 @@ impl Dialer {
     }
 }
 
-/// Accepts the next HTTP/2 stream and answers it at once, so both directions are open.
+/// Accepts the next HTTP/2 stream and answers it at once, so both directions are open. A
+/// stream the edge already reset (a cancelled request) is skipped, not fatal to the session.
 async fn next_h2_stream<T>(
     session: &mut h2::server::Connection<T, Bytes>,
 ) -> Option<Result<TunnelStream, TransportError>>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let (request, mut respond) = match session.accept().await? {
-        Ok(accepted) => accepted,
-        Err(e) => return Some(Err(e.into())),
-    };
-    let response = http::Response::new(());
-    let send = match respond.send_response(response, false) {
-        Ok(send) => send,
-        Err(e) => return Some(Err(e.into())),
-    };
-    Some(Ok(TunnelStream {
-        send: SendHalf::H2(H2Send::new(send)),
-        recv: RecvHalf::H2(H2Recv::ready(request.into_body())),
-    }))
+    loop {
+        let (request, mut respond) = match session.accept().await? {
+            Ok(accepted) => accepted,
+            Err(e) => return Some(Err(e.into())),
+        };
+        match respond.send_response(http::Response::new(()), false) {
+            Ok(send) => {
+                return Some(Ok(TunnelStream {
+                    send: SendHalf::H2(H2Send::new(send)),
+                    recv: RecvHalf::H2(H2Recv::ready(request.into_body())),
+                }));
+            }
+            Err(e) => debug!(error = %e, "skipping a stream the edge already closed"),
+        }
+    }
 }
 
 /// Dials once with a fresh [`Dialer`]; convenient for tests and probes.

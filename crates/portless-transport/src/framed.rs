@@ -6,6 +6,7 @@ use portless_proto::{
     decode_message, encode_data_header, encode_message,
 };
 use serde::{Serialize, de::DeserializeOwned};
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -15,7 +16,7 @@ use crate::TransportError;
 use crate::headers::to_header_list;
 
 /// Read buffer: big enough for a typical request head in one read.
-const READ_BUFFER: usize = 16 * 1024;
+const READ_BUFFER: usize = 8 * 1024;
 
 /// One element of a body on a request stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +184,24 @@ fn body_frame(header: FrameHeader, payload: BytesMut) -> Result<BodyFrame, Trans
     }
 }
 
+/// A stream that can send its last bytes and its end together.
+///
+/// Over HTTP/2 the difference matters: when the final frame and `END_STREAM` travel in
+/// separate DATA frames, the receiver may process the final frame and drop the stream before
+/// `END_STREAM` arrives, and h2 then resets a stream that was in fact complete (and counts
+/// the late frames as protocol errors against the whole connection).
+pub trait FinishWith: AsyncWrite + Unpin + Send {
+    /// Writes `last`, then ends the stream.
+    fn finish_with(&mut self, last: &[u8]) -> impl Future<Output = std::io::Result<()>> + Send {
+        async move {
+            self.write_all(last).await?;
+            self.shutdown().await
+        }
+    }
+}
+
+impl FinishWith for tokio::io::DuplexStream {}
+
 /// Frame writer over the sending half of a stream.
 pub struct FramedSend<W> {
     inner: W,
@@ -240,49 +259,10 @@ impl<W: AsyncWrite + Unpin> FramedSend<W> {
         self.write_io(&header).await
     }
 
-    /// Marks the body complete, with trailers when there are any.
-    pub async fn write_end(&mut self, trailers: Option<&HeaderList>) -> Result<(), TransportError> {
-        match trailers {
-            Some(trailers) => self.write_message(FrameKind::Trailers, trailers).await,
-            None => self.write_marker(FrameKind::End).await,
-        }
-    }
-
-    /// Streams an HTTP body as frames as it arrives: `Data` per chunk, then `End` or
-    /// `Trailers`, and finally half-closes. A failing body is sent as `Abort` and the stream
-    /// is reset, so the receiver never takes a cut body for a whole one.
-    pub async fn send_body<B>(&mut self, body: B) -> Result<(), TransportError>
-    where
-        B: http_body::Body<Data = Bytes>,
-        B::Error: std::fmt::Display,
-    {
-        let mut body = std::pin::pin!(body);
-        loop {
-            let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
-            match frame {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => self.write_data(&data).await?,
-                    Err(frame) => {
-                        let trailers = frame.into_trailers().ok().map(|t| to_header_list(&t));
-                        self.write_end(trailers.as_ref()).await?;
-                        return self.finish().await;
-                    }
-                },
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "body failed; aborting the stream");
-                    let _ = self.write_marker(FrameKind::Abort).await;
-                    let _ = self.inner.flush().await;
-                    return Err(TransportError::Aborted);
-                }
-                None => {
-                    self.write_end(None).await?;
-                    return self.finish().await;
-                }
-            }
-        }
-    }
-
     /// Half-closes the stream: no more bytes will be sent.
+    ///
+    /// Prefer [`FramedSend::finish_with_message`] or [`FramedSend::end_body`] to end a stream
+    /// right after its last frame.
     pub async fn finish(&mut self) -> Result<(), TransportError> {
         self.inner
             .shutdown()
@@ -298,6 +278,78 @@ impl<W: AsyncWrite + Unpin> FramedSend<W> {
     /// The underlying writer.
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.inner
+    }
+}
+
+impl<W: FinishWith> FramedSend<W> {
+    async fn finish_with_frame(&mut self) -> Result<(), TransportError> {
+        let frame = self.scratch.split().freeze();
+        self.inner
+            .finish_with(&frame)
+            .await
+            .map_err(|e| TransportError::io("ending the tunnel stream", e))
+    }
+
+    /// Writes one message and ends the stream with it.
+    pub async fn finish_with_message<T: Serialize>(
+        &mut self,
+        kind: FrameKind,
+        message: &T,
+    ) -> Result<(), TransportError> {
+        self.scratch.clear();
+        encode_message(kind, message, &mut self.scratch)?;
+        self.finish_with_frame().await
+    }
+
+    /// Marks the body complete (with trailers when there are any) and ends the stream.
+    pub async fn end_body(&mut self, trailers: Option<&HeaderList>) -> Result<(), TransportError> {
+        match trailers {
+            Some(trailers) => {
+                self.finish_with_message(FrameKind::Trailers, trailers)
+                    .await
+            }
+            None => {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(
+                    &FrameHeader {
+                        kind: FrameKind::End,
+                        len: 0,
+                    }
+                    .encode(),
+                );
+                self.finish_with_frame().await
+            }
+        }
+    }
+
+    /// Streams an HTTP body as frames as it arrives: `Data` per chunk, then `End` or
+    /// `Trailers` together with the end of the stream. A failing body is sent as `Abort`, so
+    /// the receiver never takes a cut body for a whole one.
+    pub async fn send_body<B>(&mut self, body: B) -> Result<(), TransportError>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: std::fmt::Display,
+    {
+        let mut body = std::pin::pin!(body);
+        loop {
+            let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
+            match frame {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => self.write_data(&data).await?,
+                    Err(frame) => {
+                        let trailers = frame.into_trailers().ok().map(|t| to_header_list(&t));
+                        return self.end_body(trailers.as_ref()).await;
+                    }
+                },
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "body failed; aborting the stream");
+                    let _ = self.write_marker(FrameKind::Abort).await;
+                    let _ = self.inner.flush().await;
+                    return Err(TransportError::Aborted);
+                }
+                None => return self.end_body(None).await,
+            }
+        }
     }
 }
 
@@ -317,7 +369,8 @@ mod tests {
             send.write_data(&vec![7u8; MAX_DATA_FRAME + 10])
                 .await
                 .unwrap();
-            send.write_end(Some(&vec![("grpc-status".into(), b"0".to_vec())]))
+            let trailers: HeaderList = vec![("grpc-status".into(), b"0".to_vec())];
+            send.write_message(FrameKind::Trailers, &trailers)
                 .await
                 .unwrap();
             send.write_message(FrameKind::Control, &Control::Drain)

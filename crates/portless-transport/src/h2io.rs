@@ -26,6 +26,44 @@ impl H2Send {
         }
     }
 
+    /// Sends `last` with `END_STREAM` on its final DATA frame.
+    pub(crate) async fn write_final(&mut self, mut last: &[u8]) -> io::Result<()> {
+        if self.finished {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        loop {
+            if last.is_empty() {
+                self.finished = true;
+                return self.inner.send_data(Bytes::new(), true).map_err(h2_to_io);
+            }
+            self.inner.reserve_capacity(last.len());
+            let capacity = std::future::poll_fn(|cx| {
+                loop {
+                    let capacity = self.inner.capacity();
+                    if capacity > 0 {
+                        return Poll::Ready(Ok(capacity));
+                    }
+                    match ready!(self.inner.poll_capacity(cx)) {
+                        Some(Ok(_)) => continue,
+                        Some(Err(e)) => return Poll::Ready(Err(h2_to_io(e))),
+                        None => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+                    }
+                }
+            })
+            .await?;
+            let n = capacity.min(last.len());
+            let end = n == last.len();
+            self.inner
+                .send_data(Bytes::copy_from_slice(&last[..n]), end)
+                .map_err(h2_to_io)?;
+            if end {
+                self.finished = true;
+                return Ok(());
+            }
+            last = &last[n..];
+        }
+    }
+
     /// Resets the stream: the peer's reads fail instead of seeing an end of stream.
     pub(crate) fn reset(&mut self) {
         self.inner.send_reset(h2::Reason::CANCEL);

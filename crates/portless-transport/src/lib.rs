@@ -41,7 +41,7 @@ pub use config::TransportConfig;
 pub use connection::{ConnectionCloser, ConnectorConnection, EdgeConnection};
 pub use dial::{DialTarget, Dialer, dial};
 pub use error::TransportError;
-pub use framed::{BodyFrame, FramedRecv, FramedSend};
+pub use framed::{BodyFrame, FinishWith, FramedRecv, FramedSend};
 pub use headers::{to_header_list, to_header_map};
 pub use listener::{Accepted, TunnelListener};
 pub use stream::{RecvHalf, SendHalf, TunnelStream};

@@ -79,6 +79,19 @@ impl RecvHalf {
 
 // === impl SendHalf ===
 
+impl crate::FinishWith for SendHalf {
+    async fn finish_with(&mut self, last: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Quic(s) => {
+                use tokio::io::AsyncWriteExt as _;
+                s.write_all(last).await?;
+                s.shutdown().await
+            }
+            Self::H2(s) => s.write_final(last).await,
+        }
+    }
+}
+
 impl AsyncWrite for SendHalf {
     fn poll_write(
         self: Pin<&mut Self>,
