@@ -236,7 +236,20 @@ pub(crate) fn no_body() -> OriginBody {
     TunnelBody::empty()
 }
 
-/// A request body streamed from the tunnel.
-pub(crate) fn tunnel_body(recv: FramedRecv<RecvHalf>) -> OriginBody {
-    TunnelBody::new(recv)
+/// A request body streamed from the tunnel, with the length the request declares.
+pub(crate) fn tunnel_body(recv: FramedRecv<RecvHalf>, head: &RequestHead) -> OriginBody {
+    let mut lengths = head
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "content-length")
+        .map(|(_, value)| {
+            std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        });
+    let length = match (lengths.next(), lengths.next()) {
+        (Some(length), None) => length,
+        _ => None,
+    };
+    TunnelBody::new(recv, length)
 }

@@ -105,7 +105,7 @@ async fn answer(shared: &Shared, head: &RequestHead, recv: FramedRecv<RecvHalf>)
             let (body, keep) = if head.upgrade.is_some() {
                 (origin::no_body(), Some(recv))
             } else if head.has_body {
-                (origin::tunnel_body(recv), None)
+                (origin::tunnel_body(recv, head), None)
             } else {
                 (origin::no_body(), None)
             };

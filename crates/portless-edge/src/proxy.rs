@@ -14,7 +14,8 @@ use portless_proto::{
     encode_message,
 };
 use portless_transport::{
-    FinishWith as _, FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelBody, to_header_map,
+    FinishWith as _, FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelBody, content_length,
+    to_header_map,
 };
 use tokio::io::AsyncWriteExt as _;
 use tracing::debug;
@@ -178,7 +179,7 @@ async fn forward(
         EdgeBody::empty()
     } else if answer.has_body && parts.method != Method::HEAD {
         EdgeBody::Tunnel {
-            body: TunnelBody::new(recv),
+            body: TunnelBody::new(recv, content_length(&headers)),
             _claim: Some(claim),
             _gauge: gauge,
         }

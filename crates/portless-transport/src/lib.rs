@@ -36,7 +36,7 @@ mod listener;
 mod stream;
 
 pub use backoff::Backoff;
-pub use body::TunnelBody;
+pub use body::{TunnelBody, content_length};
 pub use config::TransportConfig;
 pub use connection::{ConnectionCloser, ConnectorConnection, EdgeConnection};
 pub use dial::{DialTarget, Dialer, dial};
