@@ -139,3 +139,9 @@ fn every_invalid_config_is_refused_with_the_expected_errors() {
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n\n"));
 }
+
+#[test]
+fn the_corpus_covers_many_shapes() {
+    let total = configs("valid").len() + configs("invalid").len();
+    assert!(total >= 40, "only {total} configs under tests/configs");
+}
