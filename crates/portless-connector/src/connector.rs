@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::metrics::ConnectorMetrics;
 use crate::origin::OriginPool;
 use crate::protocol::ProtocolState;
+use crate::remote::{ConfigSource, RemoteUpdates};
 use crate::{ConnectorOptions, slot};
 
 /// Why a connector could not start.
@@ -35,6 +36,9 @@ pub enum ConnectorError {
 pub(crate) struct RuleSet {
     pub(crate) ingress: Ingress,
     pub(crate) origins: OriginPool,
+    /// A placeholder: the connector waits for its first remote config. The session answers
+    /// streams with a `StreamError` instead of matching these rules.
+    pub(crate) pending: bool,
 }
 
 /// The connector's live rules: requests read the current set; a reload swaps in a new one
@@ -45,12 +49,30 @@ pub struct Rules(Arc<RwLock<Arc<RuleSet>>>);
 impl Rules {
     /// Rules from a validated ingress.
     pub fn new(ingress: Ingress) -> Self {
-        Self(Arc::new(RwLock::new(Arc::new(RuleSet::new(ingress)))))
+        Self(Arc::new(RwLock::new(Arc::new(RuleSet::new(
+            ingress, false,
+        )))))
+    }
+
+    /// Rules of a connector that has none yet (`--config-source remote` without a config
+    /// file): every request gets a `StreamError` saying so until the first [`Rules::replace`].
+    /// `placeholder` is never matched; it only keeps the rule set total (see
+    /// [`crate::awaiting_remote_config`]).
+    pub fn pending(placeholder: Ingress) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(RuleSet::new(
+            placeholder,
+            true,
+        )))))
+    }
+
+    /// Whether these rules are still waiting for their first config.
+    pub fn is_pending(&self) -> bool {
+        self.current().pending
     }
 
     /// Replaces the rules for new requests.
     pub fn replace(&self, ingress: Ingress) {
-        let set = Arc::new(RuleSet::new(ingress));
+        let set = Arc::new(RuleSet::new(ingress, false));
         match self.0.write() {
             Ok(mut guard) => *guard = set,
             Err(poisoned) => *poisoned.into_inner() = set,
@@ -66,9 +88,13 @@ impl Rules {
 }
 
 impl RuleSet {
-    fn new(ingress: Ingress) -> Self {
+    fn new(ingress: Ingress, pending: bool) -> Self {
         let origins = OriginPool::new(ingress.rules().len());
-        Self { ingress, origins }
+        Self {
+            ingress,
+            origins,
+            pending,
+        }
     }
 }
 
@@ -79,6 +105,8 @@ pub(crate) struct Shared {
     pub(crate) dialer: Dialer,
     pub(crate) protocol: ProtocolState,
     pub(crate) rules: Rules,
+    /// What to do with configs the edge pushes.
+    pub(crate) remote: RemoteUpdates,
     pub(crate) metrics: ConnectorMetrics,
     registered: AtomicUsize,
     /// Graceful shutdown: drain, finish in-flight requests within the grace period.
@@ -124,6 +152,18 @@ impl Connector {
         tls: Arc<portless_tls::rustls::ClientConfig>,
         metrics: Option<TcpListener>,
     ) -> Result<ConnectorHandle, ConnectorError> {
+        Self::start_with_config_source(options, rules, ConfigSource::Local, tls, metrics)
+    }
+
+    /// Like [`Connector::start`], with the config source: under [`ConfigSource::Remote`] the
+    /// configs the edge pushes replace `rules`; under [`ConfigSource::Local`] they are ignored.
+    pub fn start_with_config_source(
+        options: ConnectorOptions,
+        rules: Rules,
+        source: ConfigSource,
+        tls: Arc<portless_tls::rustls::ClientConfig>,
+        metrics: Option<TcpListener>,
+    ) -> Result<ConnectorHandle, ConnectorError> {
         let tasks = TaskTracker::new();
         let dialer = Dialer::new(tls, options.transport.clone(), options.bind, tasks.clone())?;
         let mut registry = Registry::default();
@@ -134,6 +174,7 @@ impl Connector {
             protocol: ProtocolState::new(options.protocol),
             connector_id: Uuid::new_v4(),
             dialer,
+            remote: RemoteUpdates::new(source, rules.clone()),
             rules,
             metrics: connector_metrics,
             registered: AtomicUsize::new(0),

@@ -8,7 +8,9 @@
 //! requests within the grace period.
 //!
 //! Main types: [`Connector`] (start), [`ConnectorHandle`] (state, shutdown),
-//! [`ConnectorOptions`], [`ProtocolChoice`], [`Rules`] (the live, swappable ingress rules).
+//! [`ConnectorOptions`], [`ProtocolChoice`], [`Rules`] (the live, swappable ingress rules),
+//! [`ConfigReloader`] (local file reloads), [`ConfigSource`] (local file or edge-pushed rules).
+//! [`EgressPolicy`] (how origin names resolve before the egress guard checks them).
 //!
 //! Layout:
 //! * `connector` — start-up, shared state, shutdown;
@@ -17,22 +19,40 @@
 //! * `slot` — one connection slot: dial, register, serve, reconnect;
 //! * `session` — one registered connection: control stream, request streams, drain;
 //! * `stream` — one request stream: rule match and dispatch to a service;
+//! * `reload` — reloading the local config file (poll and SIGHUP) without losing requests;
+//! * `remote` — configs pushed by the edge: apply once per version, or ignore;
 //! * `origin` — pooled HTTP(S) clients toward origins, per rule;
+//! * `origin_connect` — one origin connection: dial, then TLS with the rule's name and deadline;
+//! * `egress` — the egress guard: which addresses a rule's origin may reach;
+//! * `health` — origin health: active checks, passive failure counting, up/down state;
 //! * `unix` — HTTP over Unix sockets;
 //! * `hello` — the built-in `hello_world` service;
 //! * `metrics` — the connector's Prometheus metrics.
 
 mod connector;
+mod egress;
+mod health;
 mod hello;
 mod metrics;
 mod options;
 mod origin;
+mod origin_connect;
 mod protocol;
+mod reload;
+mod remote;
 mod session;
 mod slot;
 mod stream;
 mod unix;
 
 pub use connector::{Connector, ConnectorError, ConnectorHandle, Rules};
+pub use egress::{AddressClass, EgressPolicy};
 pub use metrics::ConnectorMetrics;
 pub use options::{ConnectorOptions, ProtocolChoice};
+pub use reload::{
+    ConfigReloader, RESTART_KEYS, ReloadError, ReloadOutcome, config_hash, restart_keys_changed,
+};
+pub use remote::{
+    ConfigSource, RemoteConfigError, UnknownConfigSource, awaiting_remote_config,
+    check_remote_config,
+};

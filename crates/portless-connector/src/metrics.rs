@@ -24,6 +24,13 @@ pub struct ClassLabel {
     pub class: &'static str,
 }
 
+/// Label: an origin as its rule writes it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OriginLabel {
+    /// E.g. `http://10.0.0.5:8080`.
+    pub origin: String,
+}
+
 /// Label: transport.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProtocolLabel {
@@ -48,6 +55,10 @@ pub struct ConnectorMetrics {
     pub registrations: Family<ProtocolLabel, Counter>,
     /// Times `auto` fell back from QUIC to TCP.
     pub fallbacks: Counter,
+    /// Origin dials the egress guard refused.
+    pub egress_denied: Counter,
+    /// Health of origins whose rule tracks it: 1 up, 0 down.
+    pub origin_up: Family<OriginLabel, Gauge>,
 }
 
 impl ConnectorMetrics {
@@ -89,6 +100,16 @@ impl ConnectorMetrics {
             "protocol_fallbacks",
             "Times the connector fell back from QUIC to TCP",
             metrics.fallbacks.clone(),
+        );
+        tunnel.register(
+            "egress_denied",
+            "Origin dials refused by the egress guard (the address is not one the rule names)",
+            metrics.egress_denied.clone(),
+        );
+        tunnel.register(
+            "origin_up",
+            "Health of origins whose rule has health checks or several origins (1 up, 0 down)",
+            metrics.origin_up.clone(),
         );
         for class in ErrorClass::ALL {
             let _ = metrics.errors.get_or_create(&ClassLabel {

@@ -7,6 +7,8 @@ use portless_proto::TunnelSecret;
 use portless_transport::{DialTarget, TransportConfig};
 use uuid::Uuid;
 
+use crate::egress::EgressPolicy;
+
 /// Which transport to use toward the edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtocolChoice {
@@ -45,6 +47,9 @@ pub struct ConnectorOptions {
     pub transport: TransportConfig,
     /// Local address to dial from.
     pub bind: Option<IpAddr>,
+    /// How origin names are resolved before the egress guard checks them (static answers
+    /// for tests).
+    pub egress: EgressPolicy,
 }
 
 impl ConnectorOptions {
@@ -64,6 +69,7 @@ impl ConnectorOptions {
             dead_after: Duration::from_secs(5),
             transport: TransportConfig::default(),
             bind: None,
+            egress: EgressPolicy::default(),
         }
     }
 }

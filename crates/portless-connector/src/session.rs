@@ -1,4 +1,5 @@
-//! One registered connection: the control stream, the request streams, and draining.
+//! One registered connection: the control stream (pings, config updates), the request
+//! streams, and draining.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -6,6 +7,7 @@ use std::time::{Duration, Instant};
 use portless_proto::{Control, FrameKind};
 use portless_transport::{
     ConnectionCloser, ConnectorConnection, FramedRecv, FramedSend, Protocol, RecvHalf, SendHalf,
+    TunnelStream,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -43,8 +45,10 @@ const DRAIN_SETTLE: Duration = Duration::from_millis(250);
 /// Delay between slots when moving back to QUIC, so they do not all reconnect at once.
 const MIGRATE_STAGGER: Duration = Duration::from_secs(1);
 
-/// The control stream's task: answers pings and sends what the session asks, for as long as
-/// the connection lives (also while draining, so the edge keeps the connection).
+/// The control stream's task: answers pings, hands config updates to the shared
+/// [`crate::remote`] handling and answers with its status, and sends what the session asks,
+/// for as long as the connection lives (also while draining, so the edge keeps the
+/// connection).
 struct ControlLink {
     outbox: mpsc::Sender<Control>,
     /// Cancelled when the control stream ends.
@@ -54,10 +58,11 @@ struct ControlLink {
 
 impl ControlLink {
     fn spawn(
-        tasks: &TaskTracker,
+        shared: Arc<Shared>,
         mut recv: FramedRecv<RecvHalf>,
         mut send: FramedSend<SendHalf>,
     ) -> Self {
+        let tasks = shared.tasks.clone();
         let (outbox, mut queue) = mpsc::channel::<Control>(8);
         let ended = CancellationToken::new();
         let last_seen = Arc::new(std::sync::Mutex::new(Instant::now()));
@@ -73,8 +78,15 @@ impl ControlLink {
                         if let Ok(mut at) = seen.lock() {
                             *at = Instant::now();
                         }
-                        if let Control::Ping(n) = message {
-                            let _ = pongs.send(Control::Pong(n)).await;
+                        let answer = match message {
+                            Control::Ping(n) => Some(Control::Pong(n)),
+                            Control::ConfigUpdate { version, yaml } => {
+                                Some(shared.remote.receive(version, &yaml))
+                            }
+                            _ => None,
+                        };
+                        if let Some(answer) = answer {
+                            let _ = pongs.send(answer).await;
                         }
                     }
                     Err(e) => {
@@ -118,6 +130,12 @@ impl ControlLink {
     }
 }
 
+/// Serves one stream the edge opened (refused with a clear error while the connector has no
+/// rules yet: see `stream::answer`).
+fn serve_stream(shared: &Arc<Shared>, streams: &TaskTracker, tunnel_stream: TunnelStream) {
+    streams.spawn(stream::serve(shared.clone(), tunnel_stream));
+}
+
 /// Serves a registered connection until it ends.
 pub(crate) async fn serve(shared: &Arc<Shared>, session: Session) -> SessionEnd {
     let Session {
@@ -138,7 +156,7 @@ pub(crate) async fn serve(shared: &Arc<Shared>, session: Session) -> SessionEnd 
     shared.registered();
     let streams = TaskTracker::new();
     let closer = connection.closer();
-    let control = ControlLink::spawn(&shared.tasks, control_recv, control_send);
+    let control = ControlLink::spawn(shared.clone(), control_recv, control_send);
     let mut quic_back = shared.protocol.subscribe();
     quic_back.mark_unchanged();
     let mut migrate_at: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
@@ -147,9 +165,7 @@ pub(crate) async fn serve(shared: &Arc<Shared>, session: Session) -> SessionEnd 
     let end = loop {
         tokio::select! {
             accepted = connection.accept_stream() => match accepted {
-                Some(tunnel_stream) => {
-                    streams.spawn(stream::serve(shared.clone(), tunnel_stream));
-                }
+                Some(tunnel_stream) => serve_stream(shared, &streams, tunnel_stream),
                 None => break Ending::Lost,
             },
             () = control.ended.cancelled() => break Ending::Lost,
@@ -216,9 +232,7 @@ pub(crate) async fn drain(shared: &Arc<Shared>, draining: Draining) {
     loop {
         tokio::select! {
             accepted = connection.accept_stream() => match accepted {
-                Some(tunnel_stream) => {
-                    streams.spawn(stream::serve(shared.clone(), tunnel_stream));
-                }
+                Some(tunnel_stream) => serve_stream(shared, &streams, tunnel_stream),
                 None => break,
             },
             () = &mut settle => break,

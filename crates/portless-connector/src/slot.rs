@@ -143,7 +143,7 @@ async fn register(
         connector_id: shared.connector_id,
         conn_index: index,
         client_version: env!("CARGO_PKG_VERSION").to_owned(),
-        features: Vec::new(),
+        features: vec![Register::FEATURE_CONFIG_UPDATES.to_owned()],
     };
     control_send
         .write_message(FrameKind::Register, &register)

@@ -11,7 +11,7 @@ use portless_proto::{ErrorClass, FrameKind, RequestHead, ResponseHead, StreamErr
 use portless_transport::{
     FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelStream, to_header_list,
 };
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tracing::debug;
 
 use crate::connector::Shared;
@@ -27,6 +27,8 @@ enum Answer {
     Fixed(ResponseHead, Option<Bytes>),
     /// An origin's response, body still to stream.
     Origin(Box<(http::Response<Incoming>, Option<FramedRecv<RecvHalf>>)>),
+    /// A raw TCP origin, connected: answer `101` (upgrade protocol given) and splice.
+    Tcp(Box<(tokio::net::TcpStream, FramedRecv<RecvHalf>, String)>),
     /// No response: an error class for the edge's page.
     Failed(StreamError),
 }
@@ -62,8 +64,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TunnelStream) {
     let status = match &answer {
         Answer::Fixed(response, _) => Some(response.status),
         Answer::Origin(origin) => Some(origin.0.status().as_u16()),
+        Answer::Tcp(_) => Some(StatusCode::SWITCHING_PROTOCOLS.as_u16()),
         Answer::Failed(error) => {
             metrics.error(error.class);
+            if error.class == ErrorClass::EgressDenied {
+                metrics.egress_denied.inc();
+            }
             debug!(request_id = %head.request_id, class = error.class.as_str(), detail = %error.message, "request not served");
             None
         }
@@ -86,6 +92,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TunnelStream) {
 
 async fn answer(shared: &Shared, head: &RequestHead, recv: FramedRecv<RecvHalf>) -> Answer {
     let rules = shared.rules.current();
+    if rules.pending {
+        return Answer::Failed(crate::remote::no_rules_yet());
+    }
     let path = head.path.split('?').next().unwrap_or("/");
     let hit = rules.ingress.find(&head.host, path);
     match hit.rule.service() {
@@ -109,11 +118,17 @@ async fn answer(shared: &Shared, head: &RequestHead, recv: FramedRecv<RecvHalf>)
             } else {
                 (origin::no_body(), None)
             };
-            match origin::send(&rules.origins, hit.index, hit.rule, head, body).await {
+            let body = match origin::with_length(hit.rule, body).await {
+                Ok(body) => body,
+                Err(origin::BufferError::TooLarge) => return too_large(),
+                Err(origin::BufferError::Broken(error)) => return Answer::Failed(error),
+            };
+            match origin::send(&rules.origins, shared, hit.index, hit.rule, head, body).await {
                 Ok(response) => Answer::Origin(Box::new((response, keep))),
                 Err(error) => Answer::Failed(error),
             }
         }
+        Service::Tcp { .. } => tcp_origin(shared, &rules.origins, hit, head, recv).await,
         other => Answer::Failed(StreamError {
             class: ErrorClass::OriginUnreachable,
             message: format!(
@@ -121,6 +136,49 @@ async fn answer(shared: &Shared, head: &RequestHead, recv: FramedRecv<RecvHalf>)
                 hit.index + 1
             ),
         }),
+    }
+}
+
+/// `413`: a body too large to buffer for `disableChunkedEncoding`.
+fn too_large() -> Answer {
+    let text = format!(
+        "request body too large: with disableChunkedEncoding the connector buffers at most \
+         {} MiB of a body sent without Content-Length\n",
+        origin::MAX_BUFFERED_BODY / (1024 * 1024)
+    );
+    let response = ResponseHead {
+        status: StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
+        headers: vec![
+            ("content-type".into(), b"text/plain; charset=utf-8".to_vec()),
+            ("content-length".into(), text.len().to_string().into_bytes()),
+        ],
+        has_body: true,
+    };
+    Answer::Fixed(response, Some(Bytes::from(text)))
+}
+
+/// A `ssh://`, `rdp://`, `smb://` or `tcp://` rule: only an upgraded stream (what the access
+/// client sends) can carry raw TCP; a plain request gets an explanation instead.
+async fn tcp_origin(
+    shared: &Shared,
+    origins: &origin::OriginPool,
+    hit: portless_ingress::RuleMatch<'_>,
+    head: &RequestHead,
+    recv: FramedRecv<RecvHalf>,
+) -> Answer {
+    let Some(protocol) = head.upgrade.clone() else {
+        return Answer::Failed(StreamError {
+            class: ErrorClass::BadRequest,
+            message: format!(
+                "this hostname serves TCP ({}, rule #{}); use `portless access tcp` to reach it",
+                hit.rule.service(),
+                hit.index + 1
+            ),
+        });
+    };
+    match origin::connect_tcp(origins, shared, hit.index, hit.rule).await {
+        Ok(stream) => Answer::Tcp(Box::new((stream, recv, protocol))),
+        Err(error) => Answer::Failed(error),
     }
 }
 
@@ -147,6 +205,21 @@ async fn write_answer(
             }
             send.end_body(None).await
         }
+        Answer::Tcp(tcp) => {
+            let (stream, recv, protocol) = *tcp;
+            let response = ResponseHead {
+                status: StatusCode::SWITCHING_PROTOCOLS.as_u16(),
+                headers: vec![
+                    ("connection".into(), b"upgrade".to_vec()),
+                    ("upgrade".into(), protocol.into_bytes()),
+                ],
+                has_body: false,
+            };
+            send.write_message(FrameKind::ResponseHead, &response)
+                .await?;
+            splice(stream, recv, send).await;
+            Ok(())
+        }
         Answer::Origin(origin) => {
             let (mut response, keep) = *origin;
             let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
@@ -172,7 +245,7 @@ async fn write_answer(
                 let upgraded = hyper::upgrade::on(&mut response)
                     .await
                     .map_err(|_| portless_transport::TransportError::Aborted)?;
-                splice(upgraded, recv, send).await;
+                splice(TokioIo::new(upgraded), recv, send).await;
                 return Ok(());
             }
             send.send_body(response.into_body()).await
@@ -181,13 +254,14 @@ async fn write_answer(
 }
 
 /// Raw bytes both ways between the tunnel stream and the origin after a `101`, each
-/// direction closed on its own.
+/// direction closed on its own (half-close): the end of one side's bytes is passed on as a
+/// shutdown of the other side's writer, and the opposite direction keeps flowing.
 async fn splice(
-    upgraded: hyper::upgrade::Upgraded,
+    origin: impl AsyncRead + AsyncWrite,
     recv: FramedRecv<RecvHalf>,
     send: &mut FramedSend<SendHalf>,
 ) {
-    let (mut origin_read, mut origin_write) = tokio::io::split(TokioIo::new(upgraded));
+    let (mut origin_read, mut origin_write) = tokio::io::split(origin);
     let mut tunnel_read = recv.into_raw();
     let tunnel_write = send.get_mut();
     let up = async {

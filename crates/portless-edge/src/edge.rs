@@ -7,6 +7,7 @@ use portless_store::Store;
 use portless_telemetry::{HealthServer, Readiness};
 use portless_transport::TunnelListener;
 use prometheus_client::registry::Registry as MetricsRegistry;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
@@ -15,6 +16,7 @@ use crate::bootstrap::EdgeTls;
 use crate::metrics::EdgeMetrics;
 use crate::registry::Registry;
 use crate::routes::RouteTable;
+use crate::tunnels::TunnelConfigs;
 use crate::{EdgeError, EdgeListeners, EdgeOptions, public, tunnels};
 
 /// State shared by the edge's tasks.
@@ -23,6 +25,8 @@ pub(crate) struct EdgeState {
     pub(crate) options: EdgeOptions,
     pub(crate) routes: Arc<RouteTable>,
     pub(crate) registry: Registry,
+    /// Remotely managed configs, per tunnel with live connections.
+    pub(crate) configs: TunnelConfigs,
     pub(crate) metrics: EdgeMetrics,
     /// Every task of the edge: listeners, connections, body pumps, upgrades.
     pub(crate) tasks: TaskTracker,
@@ -76,16 +80,24 @@ impl Edge {
             options: options.clone(),
             routes: routes.clone(),
             registry: Registry::new(metrics.clone()),
+            configs: TunnelConfigs::default(),
             metrics,
             tasks: tasks.clone(),
             public_shutdown: root.child_token(),
             tunnel_shutdown: root.child_token(),
         });
+        let (store_changed, store_changes) = watch::channel(version);
         tasks.spawn(routes.clone().follow(
             store.clone(),
             options.route_poll,
             version,
+            store_changed,
             root.child_token(),
+        ));
+        tasks.spawn(tunnels::follow_configs(
+            state.clone(),
+            store.clone(),
+            store_changes,
         ));
         let listener = TunnelListener::start(
             listeners.tunnel_tcp,

@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use portless_store::Store;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -77,12 +78,14 @@ impl RouteTable {
     }
 
     /// Polls the store's route version and reloads on change, until `shutdown`. A failed
-    /// poll keeps the last good table: routes that worked keep working.
+    /// poll keeps the last good table: routes that worked keep working. Each version seen is
+    /// also published on `changed`, for what else follows the store (tunnel configs).
     pub(crate) async fn follow(
         self: Arc<Self>,
         store: Store,
         every: Duration,
         mut version: i64,
+        changed: watch::Sender<i64>,
         shutdown: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(every);
@@ -97,6 +100,7 @@ impl RouteTable {
                     Ok(count) => {
                         info!(routes = count, "route table reloaded");
                         version = now;
+                        changed.send_replace(now);
                     }
                     Err(e) => {
                         warn!(error = %e, "reloading routes failed; keeping the previous table")

@@ -1,6 +1,8 @@
-//! Accepting connector connections: registration, then supervision of the control stream.
+//! Accepting connector connections: registration, then supervision of the control stream,
+//! including pushing the tunnel's remotely managed config.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portless_proto::{
@@ -8,8 +10,9 @@ use portless_proto::{
 };
 use portless_store::Store;
 use portless_transport::{Accepted, FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelListener};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
+use uuid::Uuid;
 
 use crate::edge::EdgeState;
 use crate::metrics::{OutcomeLabel, ProtocolLabel};
@@ -170,7 +173,17 @@ async fn serve_connection(accepted: Accepted, state: Arc<EdgeState>, store: Stor
         remote = %remote,
         "Registered tunnel connection"
     );
-    supervise(&live, recv, send, &state).await;
+    // Subscribe before reading the store: a push landing in between is then seen either by
+    // the read below or by the follower, never by neither.
+    let config = register
+        .features
+        .iter()
+        .any(|f| f == Register::FEATURE_CONFIG_UPDATES)
+        .then(|| state.configs.subscribe(tunnel.id));
+    if config.is_some() {
+        state.configs.refresh(&store, tunnel.id).await;
+    }
+    supervise(&live, recv, send, config, &state).await;
     state.registry.remove(&live);
     connection.close("connection ended");
     info!(
@@ -183,11 +196,14 @@ async fn serve_connection(accepted: Accepted, state: Arc<EdgeState>, store: Stor
 }
 
 /// Runs the control stream until the connection ends: answers pings, applies drains, pings
-/// the connector and closes the connection when it falls silent.
+/// the connector and closes the connection when it falls silent, sends the tunnel's config
+/// (when `config` is given: the connector understands it) and logs what the connector did
+/// with it.
 async fn supervise(
     live: &Arc<LiveConnection>,
     mut recv: FramedRecv<RecvHalf>,
     mut send: FramedSend<SendHalf>,
+    mut config: Option<ConfigReceiver>,
     state: &EdgeState,
 ) {
     let (replies, mut outbox) = mpsc::channel::<Control>(8);
@@ -207,6 +223,16 @@ async fn supervise(
                     let _ = replies.send(Control::Pong(n)).await;
                 }
                 Ok(Control::Pong(_)) => {}
+                Ok(Control::ConfigStatus {
+                    version,
+                    applied,
+                    error,
+                }) => {
+                    log_config_status(live, version, applied, error.as_deref());
+                }
+                Ok(Control::ConfigUpdate { .. }) => {
+                    debug!(connection = %live.id, "ignored a config update sent by a connector");
+                }
                 Err(e) => {
                     debug!(connection = %live.id, error = %e, "control stream ended");
                     return;
@@ -219,6 +245,11 @@ async fn supervise(
         let mut sequence = 0u64;
         loop {
             tokio::select! {
+                Some(update) = next_config(&mut config) => {
+                    if send.write_message(FrameKind::Control, &update).await.is_err() {
+                        return;
+                    }
+                }
                 Some(message) = outbox.recv() => {
                     if send.write_message(FrameKind::Control, &message).await.is_err() {
                         return;
@@ -242,5 +273,137 @@ async fn supervise(
         () = writer => {}
         () = live.connection.closed() => {}
         () = state.tunnel_shutdown.cancelled() => {}
+    }
+}
+
+// === Remotely managed configs ===
+
+/// A tunnel's config as last read from the store.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct StoredConfig {
+    version: u64,
+    yaml: String,
+}
+
+type ConfigReceiver = watch::Receiver<Option<Arc<StoredConfig>>>;
+
+/// The latest stored config of every tunnel with live connections that take config updates.
+/// Each such connection watches its tunnel's entry and sends every new value; a watch keeps
+/// only the latest, so a connection that is slow to write skips versions instead of queueing
+/// 64 KiB messages.
+#[derive(Default)]
+pub(crate) struct TunnelConfigs {
+    by_tunnel: Mutex<HashMap<Uuid, watch::Sender<Option<Arc<StoredConfig>>>>>,
+}
+
+impl TunnelConfigs {
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Uuid, watch::Sender<Option<Arc<StoredConfig>>>>> {
+        match self.by_tunnel.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// A receiver for `tunnel`'s config, marked changed so the current one (if any) is sent
+    /// to the new connection at once.
+    fn subscribe(&self, tunnel: Uuid) -> ConfigReceiver {
+        let mut receiver = self
+            .map()
+            .entry(tunnel)
+            .or_insert_with(|| watch::channel(None).0)
+            .subscribe();
+        receiver.mark_changed();
+        receiver
+    }
+
+    /// Reads `tunnel`'s config from the store and publishes it if it is newer than the one
+    /// held. A store failure keeps what connections already have.
+    async fn refresh(&self, store: &Store, tunnel: Uuid) {
+        let stored = match store.tunnel_config(tunnel).await {
+            Ok(Some((version, yaml))) => match u64::try_from(version) {
+                Ok(version) => StoredConfig { version, yaml },
+                Err(_) => {
+                    warn!(tunnelID = %tunnel, version, "the store holds a negative config version; not sending it");
+                    return;
+                }
+            },
+            Ok(None) => return,
+            Err(e) => {
+                warn!(tunnelID = %tunnel, error = %e, "cannot read the tunnel's config; connectors keep the one they have");
+                return;
+            }
+        };
+        if stored.yaml.len() > Control::MAX_CONFIG_YAML_LEN {
+            // Pushing checks this; a larger text got into the store some other way. Sending it
+            // would fail the write and take the whole connection down.
+            warn!(tunnelID = %tunnel, version = stored.version, bytes = stored.yaml.len(), max = Control::MAX_CONFIG_YAML_LEN, "the tunnel's config is too large to send; connectors keep the one they have");
+            return;
+        }
+        let map = self.map();
+        let Some(sender) = map.get(&tunnel) else {
+            return;
+        };
+        sender.send_if_modified(|held| {
+            let newer = held.as_ref().is_none_or(|h| h.version < stored.version);
+            if newer {
+                *held = Some(Arc::new(stored));
+            }
+            newer
+        });
+    }
+
+    /// Re-reads the config of every tunnel still watched, and forgets the others.
+    async fn refresh_all(&self, store: &Store) {
+        let tunnels: Vec<Uuid> = {
+            let mut map = self.map();
+            map.retain(|_, sender| sender.receiver_count() > 0);
+            map.keys().copied().collect()
+        };
+        for tunnel in tunnels {
+            self.refresh(store, tunnel).await;
+        }
+    }
+}
+
+/// Re-reads watched tunnels' configs whenever the store's version moves, until the route
+/// follower (the sender of `changes`) stops.
+pub(crate) async fn follow_configs(
+    state: Arc<EdgeState>,
+    store: Store,
+    mut changes: watch::Receiver<i64>,
+) {
+    while changes.changed().await.is_ok() {
+        state.configs.refresh_all(&store).await;
+    }
+}
+
+/// The next config to send on a connection, when its tunnel's config changed; never
+/// resolves for a connection that takes no config updates.
+async fn next_config(config: &mut Option<ConfigReceiver>) -> Option<Control> {
+    let Some(receiver) = config.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        if receiver.changed().await.is_err() {
+            // The entry was dropped while this connection still watched it: cannot happen
+            // (entries with receivers are kept); stop sending configs on this connection.
+            return std::future::pending().await;
+        }
+        if let Some(stored) = receiver.borrow_and_update().clone() {
+            return Some(Control::ConfigUpdate {
+                version: stored.version,
+                yaml: stored.yaml.clone(),
+            });
+        }
+    }
+}
+
+fn log_config_status(live: &LiveConnection, version: u64, applied: bool, error: Option<&str>) {
+    if applied {
+        info!(connection = %live.id, tunnel = %live.tunnel_name, connector = %live.connector_id, version, "connector applied config version {version}");
+    } else {
+        warn!(connection = %live.id, tunnel = %live.tunnel_name, connector = %live.connector_id, version, error = error.unwrap_or(""), "connector did not apply config version {version}");
     }
 }

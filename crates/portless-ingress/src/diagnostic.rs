@@ -181,13 +181,13 @@ pub enum ConfigErrorKind {
         source: std::io::Error,
     },
     /// The text is not valid YAML (or repeats a key).
-    #[error("invalid YAML: {message}")]
+    #[error("invalid YAML: {}", plain_parser_message(.message))]
     Syntax {
         /// The parser's message.
         message: String,
     },
     /// A value has the wrong type, e.g. a list where a single value belongs.
-    #[error("{key} has the wrong type: {message}")]
+    #[error("{key} has the wrong type: {}", plain_parser_message(.message))]
     WrongType {
         /// The key as shown to users, e.g. ``"`originRequest.noTLSVerify` of rule #2"``.
         key: String,
@@ -247,7 +247,7 @@ pub enum ConfigErrorKind {
         value: String,
     },
     /// A number outside its allowed range.
-    #[error("{key} must be between {min} and {max}, got {value}")]
+    #[error("{key} must be {}, got {value}", allowed_range(*.min, *.max))]
     OutOfRange {
         /// The key as shown to users, e.g. ``"`retries`"``.
         key: String,
@@ -293,7 +293,7 @@ pub enum ConfigErrorKind {
         reason: String,
     },
     /// `access.required` without a team name to verify the assertion against.
-    #[error("access.required is true but access.teamName is empty")]
+    #[error("`access.required` is true but `access.teamName` is empty")]
     AccessTeamNameMissing,
     /// A value that must not be empty.
     #[error("{key} must not be empty")]
@@ -309,9 +309,7 @@ impl ConfigErrorKind {
         use ConfigErrorKind as K;
         match self {
             K::Read { .. } => "check the path and the file's permissions, or pass --config".into(),
-            K::Syntax { .. } => "check the indentation and quoting near this position; values \
-                                 containing `: `, `#` or starting with `*` need quotes"
-                .into(),
+            K::Syntax { message } => syntax_fix(message),
             K::WrongType { message, .. } => wrong_type_fix(message).into(),
             K::NoRules => "add an `ingress:` list ending with a catch-all rule, e.g.\n    \
                            ingress:\n      - hostname: app.example.com\n        \
@@ -324,9 +322,7 @@ impl ConfigErrorKind {
                                           `hostname` or `path` so it stops matching everything"
                 .into(),
             K::Hostname(e) => e.fix(),
-            K::BadRegex { .. } => "fix the regular expression; escape literal dots and \
-                                   parentheses with `\\` (quote the value in YAML)"
-                .into(),
+            K::BadRegex { message, .. } => regex_fix(message).into(),
             K::MissingService { .. } => "add a `service:` such as `http://localhost:8000` or \
                                          `http_status:404`"
                 .into(),
@@ -335,6 +331,7 @@ impl ConfigErrorKind {
                                           a whole number of seconds"
                 .into(),
             K::GracePeriodTooLong { .. } => "use a grace-period of at most `3m`".into(),
+            K::OutOfRange { min, max, .. } if is_type_limit(*max) => format!("use {min} or more"),
             K::OutOfRange { min, max, .. } => format!("use a value from {min} to {max}"),
             K::InvalidChoice { choices, .. } => format!("use one of: {}", choices.join(", ")),
             K::InvalidAddress { example, .. } => format!("write it like `{example}`"),
@@ -347,6 +344,73 @@ impl ConfigErrorKind {
                 .into(),
             K::Empty { key } => format!("give {key} a value, or remove the key"),
         }
+    }
+}
+
+/// The YAML parser's message in the words of someone editing a file: without advice meant
+/// for programs embedding the parser, and with its event names ("sequence start") replaced
+/// by what the user wrote or should write.
+fn plain_parser_message(message: &str) -> String {
+    // "duplicate mapping key: service, set DuplicateKeyPolicy in Options if acceptable"
+    let message = message
+        .split_once(", set DuplicateKeyPolicy")
+        .map_or(message, |(head, _)| head);
+    message
+        .replace("expected sequence start", "expected a list")
+        .replace(
+            "expected mapping start",
+            "expected a mapping (`key: value` lines)",
+        )
+}
+
+/// `between 1 and 10`, or `at least 1` when the maximum is only the type's limit (nobody
+/// needs to read "4294967295").
+fn allowed_range(min: i64, max: i64) -> String {
+    if is_type_limit(max) {
+        format!("at least {min}")
+    } else {
+        format!("between {min} and {max}")
+    }
+}
+
+/// Whether `max` is no real limit, only the largest value the setting's type holds.
+fn is_type_limit(max: i64) -> bool {
+    max >= i64::from(u32::MAX)
+}
+
+/// Advice for the YAML mistakes people actually make; the parser's message says what it saw.
+fn syntax_fix(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split_once(',').map_or(rest, |(key, _)| key);
+        format!(
+            "keep only one `{key}` here: a key may appear once per mapping (the first one is \
+             above); to send some requests elsewhere, add another rule"
+        )
+    } else if message.contains("tabs") {
+        "indent with spaces: YAML does not allow tabs in indentation".into()
+    } else if message.contains("unknown escape") {
+        "inside double quotes `\\` starts an escape: write a regex in single quotes \
+         ('\\.(css|js)$') or without quotes"
+            .into()
+    } else if message.contains("unknown anchor") {
+        "a value starting with `*` refers to a YAML anchor: quote it, e.g. \
+         `hostname: \"*.example.com\"`, or define `&name` before using `*name`"
+            .into()
+    } else {
+        "check the indentation and quoting near this position; values containing `: `, `#` \
+         or starting with `*` need quotes"
+            .into()
+    }
+}
+
+/// Advice for a `path` regex the compiler refused.
+fn regex_fix(message: &str) -> &'static str {
+    if message.contains("look-around") {
+        "look-ahead and look-behind are not supported: to exclude paths, put a rule matching \
+         them before this one (the first matching rule wins)"
+    } else {
+        "fix the regular expression; escape literal dots and parentheses with `\\` (quote the \
+         value in YAML)"
     }
 }
 

@@ -12,7 +12,9 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use crate::diagnostic::{Position, Suggestion, Warning, WarningKind};
-use crate::raw::{RawAccess, RawConfig, RawIpRule, RawOriginRequest, RawRule, RawWarpRouting};
+use crate::raw::{
+    RawAccess, RawConfig, RawHealthCheck, RawIpRule, RawOriginRequest, RawRule, RawWarpRouting,
+};
 
 // === the key tree ===
 
@@ -190,6 +192,7 @@ static ORIGIN_REQUEST: Section = Section {
     children: &[
         ("ipRules", Child::List("`ipRules` entry", &IP_RULE)),
         ("access", Child::Map(&ACCESS)),
+        ("healthCheck", Child::Map(&HEALTH_CHECK)),
     ],
     deprecated: &[
         ("proxyAddress", NO_LOCAL_PROXY),
@@ -200,6 +203,13 @@ static ORIGIN_REQUEST: Section = Section {
 
 static IP_RULE: Section = Section {
     fields: serde_fields::<RawIpRule>,
+    children: &[],
+    deprecated: &[],
+    adopts: None,
+};
+
+static HEALTH_CHECK: Section = Section {
+    fields: serde_fields::<RawHealthCheck>,
     children: &[],
     deprecated: &[],
     adopts: None,

@@ -84,6 +84,6 @@ pub use hostname::{HostPattern, HostnameError, normalize_host};
 pub use ip_rule::{IpPrefix, IpPrefixError, IpRule};
 pub use load::{default_search_paths, find_config_file};
 pub use matcher::{Explanation, Ingress, Miss, RuleMatch, SkippedRule};
-pub use origin_request::{AccessPolicy, OriginRequest, ProxyType};
+pub use origin_request::{AccessPolicy, HealthCheck, OriginRequest, ProxyType};
 pub use rule::IngressRule;
 pub use service::{Service, ServiceError, TcpKind};

@@ -1,6 +1,7 @@
 //! `originRequest`: how the connector talks to an origin. The top-level block sets defaults;
 //! a rule's block overrides them field by field.
 
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use crate::choice::UnknownChoice;
 use crate::diagnostic::ConfigErrorKind;
 use crate::ip_rule::{IpPrefix, IpRule};
 use crate::keys::key_label;
-use crate::raw::{RawAccess, RawIpRule, RawOriginRequest};
+use crate::raw::{RawAccess, RawHealthCheck, RawIpRule, RawOriginRequest};
 use crate::validate::Checker;
 use serde_saphyr::Spanned;
 
@@ -40,7 +41,8 @@ pub struct OriginRequest {
     pub ca_pool: Option<PathBuf>,
     /// `noTLSVerify` (false): skip origin certificate verification.
     pub no_tls_verify: bool,
-    /// `disableChunkedEncoding` (false): buffer-free, but never send chunked bodies.
+    /// `disableChunkedEncoding` (false): never send chunked bodies; the connector reads a
+    /// body of unknown length whole (up to a bound) and sends it with a Content-Length.
     pub disable_chunked_encoding: bool,
     /// `http2Origin` (false): speak HTTP/2 to the origin (h2c for `http://`).
     pub http2_origin: bool,
@@ -52,6 +54,8 @@ pub struct OriginRequest {
     pub ip_rules: Vec<IpRule>,
     /// `access`: require and verify the edge's identity assertion.
     pub access: Option<AccessPolicy>,
+    /// `healthCheck` (Portless only, none): active checks of the rule's origins.
+    pub health_check: Option<HealthCheck>,
 }
 
 impl Default for OriginRequest {
@@ -74,6 +78,61 @@ impl Default for OriginRequest {
             proxy_type: ProxyType::None,
             ip_rules: Vec::new(),
             access: None,
+            health_check: None,
+        }
+    }
+}
+
+/// `originRequest.healthCheck` (Portless only): the connector checks each origin of the rule
+/// every `interval`, and stops sending requests to one that failed `unhealthyThreshold`
+/// times in a row (checks or connection failures of real requests) until it passed
+/// `healthyThreshold` checks in a row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HealthCheck {
+    /// `path` (`/`): what an HTTP check requests (`GET`); TCP origins are checked by
+    /// connecting.
+    pub path: String,
+    /// `interval` (10s): time between checks of one origin.
+    pub interval: Duration,
+    /// `timeout` (2s): a check not answered in this time failed.
+    pub timeout: Duration,
+    /// `expectedStatus` (none): the status a healthy origin answers; without it, any status
+    /// below 500 is healthy.
+    pub expected_status: Option<u16>,
+    /// `unhealthyThreshold` (3): consecutive failures that mark an origin down.
+    pub unhealthy_threshold: NonZeroU32,
+    /// `healthyThreshold` (2): consecutive passed checks that mark it up again.
+    pub healthy_threshold: NonZeroU32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            path: "/".to_owned(),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            expected_status: None,
+            unhealthy_threshold: non_zero(3),
+            healthy_threshold: non_zero(2),
+        }
+    }
+}
+
+/// `n` as a `NonZeroU32`, for the defaults above (a `0` there would be a typo: it becomes 1).
+const fn non_zero(n: u32) -> NonZeroU32 {
+    match NonZeroU32::new(n) {
+        Some(n) => n,
+        None => NonZeroU32::MIN,
+    }
+}
+
+impl HealthCheck {
+    /// Whether an answer with `status` counts as healthy.
+    pub fn accepts(&self, status: u16) -> bool {
+        match self.expected_status {
+            Some(expected) => status == expected,
+            None => status < 500,
         }
     }
 }
@@ -188,6 +247,88 @@ impl OriginRequest {
         if let Some(access) = &raw.access {
             self.access = access_policy(access, ck);
         }
+        if let Some(check) = &raw.health_check {
+            let mut merged = self.health_check.clone().unwrap_or_default();
+            merged.apply(&check.value, rule, ck);
+            self.health_check = Some(merged);
+        }
+    }
+}
+
+impl HealthCheck {
+    /// Layers the keys set in `raw` over `self` (a rule's block over the top-level one).
+    fn apply(&mut self, raw: &RawHealthCheck, rule: Option<usize>, ck: &mut Checker<'_>) {
+        let key = |name: &str| key_label(&format!("originRequest.healthCheck.{name}"), rule);
+        if let Some(path) = &raw.path {
+            let value = path.value.trim();
+            // An origin-form path: what goes after the host in the request line.
+            match value.parse::<http::uri::PathAndQuery>() {
+                Ok(parsed) if value.starts_with('/') => self.path = parsed.as_str().to_owned(),
+                Ok(_) => ck.error(
+                    &path.referenced,
+                    ConfigErrorKind::InvalidAddress {
+                        key: key("path"),
+                        value: path.value.clone(),
+                        reason: "a check path starts with `/`".into(),
+                        example: "/healthz",
+                    },
+                ),
+                Err(e) => ck.error(
+                    &path.referenced,
+                    ConfigErrorKind::InvalidAddress {
+                        key: key("path"),
+                        value: path.value.clone(),
+                        reason: e.to_string(),
+                        example: "/healthz",
+                    },
+                ),
+            }
+        }
+        let durations = [
+            (&raw.interval, "interval", &mut self.interval),
+            (&raw.timeout, "timeout", &mut self.timeout),
+        ];
+        for (value, name, slot) in durations {
+            match (ck.duration(&key(name), value.as_ref()), value) {
+                // A zero interval would spin; a zero timeout would fail every check.
+                (Some(d), Some(written)) if d.is_zero() => ck.error(
+                    &written.referenced,
+                    ConfigErrorKind::InvalidDuration {
+                        key: key(name),
+                        value: written.value.clone(),
+                    },
+                ),
+                (Some(d), _) => *slot = d,
+                (None, _) => {}
+            }
+        }
+        if let Some(status) = ck.int_in(
+            &key("expectedStatus"),
+            raw.expected_status.as_ref(),
+            100,
+            599,
+        ) {
+            self.expected_status = u16::try_from(status).ok();
+        }
+        let thresholds = [
+            (
+                &raw.unhealthy_threshold,
+                "unhealthyThreshold",
+                &mut self.unhealthy_threshold,
+            ),
+            (
+                &raw.healthy_threshold,
+                "healthyThreshold",
+                &mut self.healthy_threshold,
+            ),
+        ];
+        for (value, name, slot) in thresholds {
+            if let Some(n) = ck.int_in(&key(name), value.as_ref(), 1, 1000)
+                && let Some(n) = u32::try_from(n).ok().and_then(NonZeroU32::new)
+            {
+                *slot = n;
+            }
+        }
     }
 }
 
@@ -246,4 +387,78 @@ fn access_policy(raw: &Spanned<RawAccess>, ck: &mut Checker<'_>) -> Option<Acces
         team_name,
         aud_tags,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::TunnelConfig;
+
+    fn load(yaml: &str) -> Result<crate::Loaded, crate::ConfigErrors> {
+        TunnelConfig::from_yaml_str(yaml, Path::new("test.yml"))
+    }
+
+    #[test]
+    fn health_checks_have_defaults_and_rules_override_them_key_by_key() {
+        let loaded = load(
+            "originRequest:\n  healthCheck:\n    interval: 5s\n    unhealthyThreshold: 4\n\
+             ingress:\n  - hostname: a.test\n    service: [http://a1:80, http://a2:80]\n    \
+             originRequest:\n      healthCheck:\n        path: /healthz\n        expectedStatus: 204\n\
+             \x20 - service: http_status:404\n",
+        )
+        .unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let rule = &loaded.config.ingress.rules()[0];
+        let check = rule.origin_request().health_check.clone().unwrap();
+        assert_eq!(check.path, "/healthz");
+        assert_eq!(check.interval, Duration::from_secs(5));
+        assert_eq!(check.timeout, Duration::from_secs(2));
+        assert_eq!(check.expected_status, Some(204));
+        assert_eq!(check.unhealthy_threshold.get(), 4);
+        assert_eq!(check.healthy_threshold.get(), 2);
+        assert!(check.accepts(204) && !check.accepts(200));
+        assert!(HealthCheck::default().accepts(404) && !HealthCheck::default().accepts(503));
+        let services: Vec<String> = rule.services().map(|s| s.to_string()).collect();
+        assert_eq!(services, ["http://a1:80", "http://a2:80"]);
+        assert_eq!(rule.service().to_string(), "http://a1:80");
+    }
+
+    #[test]
+    fn bad_health_check_values_are_errors_and_unknown_keys_warnings() {
+        let errors = load(
+            "ingress:\n  - service: http://a:80\n    originRequest:\n      healthCheck:\n        \
+             path: healthz\n        interval: 0s\n        expectedStatus: 700\n        \
+             healthyThreshold: 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for key in ["path", "interval", "expectedStatus", "healthyThreshold"] {
+            assert!(
+                errors.contains(&format!("healthCheck.{key}")),
+                "{key}: {errors}"
+            );
+        }
+        let loaded = load(
+            "ingress:\n  - service: http://a:80\n    originRequest:\n      healthCheck:\n        \
+             intervall: 5s\n",
+        )
+        .unwrap();
+        let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("intervall") && w.contains("interval")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn a_service_list_must_hold_urls_of_one_kind() {
+        let errors = load("ingress:\n  - service: [http://a:80, https://b:443]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(errors.contains("not of the same kind"), "{errors}");
+    }
 }

@@ -67,9 +67,50 @@ pub(crate) struct RawConfig {
 pub(crate) struct RawRule {
     pub hostname: Option<Text>,
     pub path: Option<Text>,
-    pub service: Option<Text>,
+    /// One service, or (Portless extension) a list of origins of the same kind.
+    pub service: Option<Spanned<ServiceList>>,
     #[serde(rename = "originRequest")]
     pub origin_request: Option<RawOriginRequest>,
+}
+
+/// `service:` as written: one value, or a list of values.
+#[derive(Debug)]
+pub(crate) enum ServiceList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for ServiceList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ServiceListVisitor)
+    }
+}
+
+/// A visitor rather than `#[serde(untagged)]`: a wrong type keeps a precise message.
+struct ServiceListVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ServiceListVisitor {
+    type Value = ServiceList;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a service such as `http://localhost:8000`, or a list of them")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<ServiceList, E> {
+        Ok(ServiceList::One(value.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, value: String) -> Result<ServiceList, E> {
+        Ok(ServiceList::One(value))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ServiceList, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<String>()? {
+            items.push(item);
+        }
+        Ok(ServiceList::Many(items))
+    }
 }
 
 /// `originRequest:` at the top level or inside a rule. Every field is optional so that a
@@ -110,6 +151,24 @@ pub(crate) struct RawOriginRequest {
     #[serde(rename = "ipRules")]
     pub ip_rules: Option<Vec<Spanned<RawIpRule>>>,
     pub access: Option<Spanned<RawAccess>>,
+    /// Portless only: active health checks of the rule's origins.
+    #[serde(rename = "healthCheck")]
+    pub health_check: Option<Spanned<RawHealthCheck>>,
+}
+
+/// `originRequest.healthCheck` (Portless only).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawHealthCheck {
+    pub path: Option<Text>,
+    pub interval: Option<Text>,
+    pub timeout: Option<Text>,
+    #[serde(rename = "expectedStatus")]
+    pub expected_status: Option<Spanned<i64>>,
+    #[serde(rename = "unhealthyThreshold")]
+    pub unhealthy_threshold: Option<Spanned<i64>>,
+    #[serde(rename = "healthyThreshold")]
+    pub healthy_threshold: Option<Spanned<i64>>,
 }
 
 /// One entry of `originRequest.ipRules`.

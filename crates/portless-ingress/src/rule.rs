@@ -14,6 +14,8 @@ pub struct IngressRule {
     pub(crate) hostname: HostPattern,
     pub(crate) path: Option<Regex>,
     pub(crate) service: Service,
+    /// Further origins after `service` (a `service:` list), of the same kind.
+    pub(crate) more_services: Vec<Service>,
     pub(crate) origin_request: OriginRequest,
     pub(crate) position: Option<Position>,
 }
@@ -32,6 +34,14 @@ impl IngressRule {
     /// Where matching requests go.
     pub fn service(&self) -> &Service {
         &self.service
+    }
+
+    /// Every origin of the rule: `service` first, then the rest of a `service:` list
+    /// (Portless extension; requests spread over the healthy ones).
+    pub fn services(&self) -> impl Iterator<Item = &Service> + Clone {
+        std::slice::from_ref(&self.service)
+            .iter()
+            .chain(&self.more_services)
     }
 
     /// The origin options: the top-level `originRequest` with this rule's overrides applied.

@@ -125,6 +125,23 @@ pub enum ServiceError {
         /// The value as written.
         service: String,
     },
+    /// `service: []`.
+    #[error("the service list is empty")]
+    EmptyList,
+    /// A list entry that cannot share a rule with other origins (only URLs can).
+    #[error("{service} cannot be one of several origins of a rule")]
+    NotListable {
+        /// The entry as written.
+        service: String,
+    },
+    /// List entries of different kinds (`http://` with `https://`, `ssh://` with `tcp://`).
+    #[error("{service} is not of the same kind as {first}, the list's first origin")]
+    MixedList {
+        /// The first entry.
+        first: String,
+        /// The entry that differs.
+        service: String,
+    },
     /// A URL that does not parse.
     #[error("{service} is an invalid address: {reason}")]
     Invalid {
@@ -164,6 +181,17 @@ impl ServiceError {
             ServiceError::Invalid { .. } => {
                 "write a URL like `http://localhost:8000` (scheme, host, optional port)".into()
             }
+            ServiceError::EmptyList => {
+                "list at least one origin, e.g. `service: [http://app-1:8000, http://app-2:8000]`"
+                    .into()
+            }
+            ServiceError::NotListable { .. } => {
+                "list only http(s):// or ssh/rdp/smb/tcp:// URLs, or give this service its own rule"
+                    .into()
+            }
+            ServiceError::MixedList { first, .. } => {
+                format!("use the scheme of {first} for every origin of this rule")
+            }
         }
     }
 }
@@ -181,6 +209,42 @@ fn no_scheme_fix(service: &str) -> String {
 }
 
 // === impl Service ===
+
+impl Service {
+    /// Parses a list of origins for one rule: every entry an HTTP(S) or TCP URL, all of the
+    /// same kind (so the rule's options mean the same thing for each).
+    pub(crate) fn parse_list(written: &[String]) -> Result<Vec<Service>, ServiceError> {
+        let services = written
+            .iter()
+            .map(|s| s.parse::<Service>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let (Some(first), Some(first_text)) = (services.first(), written.first()) else {
+            return Err(ServiceError::EmptyList);
+        };
+        if services.len() == 1 {
+            return Ok(services);
+        }
+        for (service, text) in services.iter().zip(written) {
+            let same = match (first, service) {
+                (Service::Http { tls: a, .. }, Service::Http { tls: b, .. }) => a == b,
+                (Service::Tcp { kind: a, .. }, Service::Tcp { kind: b, .. }) => a == b,
+                (_, Service::Http { .. } | Service::Tcp { .. }) => false,
+                _ => {
+                    return Err(ServiceError::NotListable {
+                        service: text.trim().to_owned(),
+                    });
+                }
+            };
+            if !same {
+                return Err(ServiceError::MixedList {
+                    first: first_text.trim().to_owned(),
+                    service: text.trim().to_owned(),
+                });
+            }
+        }
+        Ok(services)
+    }
+}
 
 impl FromStr for Service {
     type Err = ServiceError;
@@ -461,6 +525,34 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn lists_hold_origins_of_one_kind() {
+        let list = |items: &[&str]| {
+            let owned: Vec<String> = items.iter().map(|s| (*s).to_owned()).collect();
+            Service::parse_list(&owned)
+        };
+        assert_eq!(
+            list(&["http://a:80", "ws://b:80"]).unwrap().len(),
+            2,
+            "ws:// is http://"
+        );
+        assert_eq!(list(&["tcp://a:1", "tcp://b:2"]).unwrap().len(), 2);
+        assert!(matches!(list(&[]), Err(ServiceError::EmptyList)));
+        assert!(matches!(
+            list(&["http://a:80", "https://b:443"]),
+            Err(ServiceError::MixedList { .. })
+        ));
+        assert!(matches!(
+            list(&["ssh://a", "tcp://b:22"]),
+            Err(ServiceError::MixedList { .. })
+        ));
+        assert!(matches!(
+            list(&["hello_world", "hello_world"]),
+            Err(ServiceError::NotListable { .. })
+        ));
+        assert_eq!(list(&["hello_world"]).unwrap(), vec![Service::HelloWorld]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::hostname::HostPattern;
 use crate::keys::key_label;
 use crate::matcher::Ingress;
 use crate::origin_request::OriginRequest;
-use crate::raw::{RawConfig, RawRule, RawWarpRouting, Text};
+use crate::raw::{RawConfig, RawRule, RawWarpRouting, ServiceList, Text};
 use crate::rule::IngressRule;
 use crate::service::Service;
 
@@ -384,7 +384,7 @@ fn validate_rule(
         },
         _ => Some(None),
     };
-    let service = match &rule.service {
+    let services = match &rule.service {
         None => {
             ck.error(
                 &raw.referenced,
@@ -392,20 +392,24 @@ fn validate_rule(
             );
             None
         }
-        Some(s) => s
-            .value
-            .parse::<Service>()
-            .map_err(|e| ck.error(&s.referenced, e.into()))
-            .ok(),
+        Some(s) => {
+            let parsed = match &s.value {
+                ServiceList::One(one) => one.parse::<Service>().map(|one| vec![one]),
+                ServiceList::Many(many) => Service::parse_list(many),
+            };
+            parsed.map_err(|e| ck.error(&s.referenced, e.into())).ok()
+        }
     };
     let mut origin_request = defaults.clone();
     if let Some(own) = &rule.origin_request {
         origin_request.apply(own, Some(number), ck);
     }
+    let mut services = services?.into_iter();
     Some(IngressRule {
         hostname: hostname?,
         path: path?,
-        service: service?,
+        service: services.next()?,
+        more_services: services.collect(),
         origin_request,
         position: Position::from_location(raw.referenced),
     })

@@ -74,4 +74,90 @@ pub enum Control {
     Ping(u64),
     /// Answer to [`Control::Ping`].
     Pong(u64),
+    /// Edge → connector: the tunnel's remotely managed config (the connector YAML format),
+    /// sent right after registration and whenever it changes. Only sent to connectors that
+    /// announced [`Register::FEATURE_CONFIG_UPDATES`]: an older connector would fail to decode
+    /// it and drop the connection. The whole message must fit in [`crate::MAX_MESSAGE_LEN`],
+    /// so `yaml` is at most [`Control::MAX_CONFIG_YAML_LEN`] bytes.
+    ConfigUpdate {
+        /// The tunnel's config version in the edge's store; it only grows.
+        version: u64,
+        /// The config text.
+        yaml: String,
+    },
+    /// Connector → edge: what the connector did with a [`Control::ConfigUpdate`].
+    ConfigStatus {
+        /// The version this status is about.
+        version: u64,
+        /// Whether the connector now serves this version's rules.
+        applied: bool,
+        /// Why not, when `applied` is false (validation errors, or local config in use);
+        /// at most [`Control::MAX_STATUS_ERROR_LEN`] bytes.
+        error: Option<String>,
+    },
+}
+
+impl Register {
+    /// Feature: the connector understands [`Control::ConfigUpdate`] and answers it with
+    /// [`Control::ConfigStatus`].
+    pub const FEATURE_CONFIG_UPDATES: &'static str = "config-updates";
+}
+
+impl Control {
+    /// Largest config text a [`Control::ConfigUpdate`] carries: the message limit minus the
+    /// encoding overhead (variant tag, version and length varints: at most 14 bytes), with
+    /// room to spare. Pushing a larger config is refused up front.
+    pub const MAX_CONFIG_YAML_LEN: usize = crate::MAX_MESSAGE_LEN - 64;
+
+    /// Longest error text a [`Control::ConfigStatus`] carries; longer errors are cut so the
+    /// status always fits in one message (the full text is in the connector's log).
+    pub const MAX_STATUS_ERROR_LEN: usize = 16 * 1024;
+
+    /// A [`Control::ConfigStatus`], with `error` cut to [`Control::MAX_STATUS_ERROR_LEN`] bytes
+    /// on a character boundary.
+    pub fn config_status(version: u64, applied: bool, error: Option<&str>) -> Control {
+        let error = error.map(|text| {
+            let mut end = text.len().min(Self::MAX_STATUS_ERROR_LEN);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text[..end].to_owned()
+        });
+        Control::ConfigStatus {
+            version,
+            applied,
+            error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FrameKind, MAX_MESSAGE_LEN, decode_message, encode_message};
+
+    #[test]
+    fn the_largest_config_update_fits_in_one_message() {
+        let update = Control::ConfigUpdate {
+            version: u64::MAX,
+            yaml: "a".repeat(Control::MAX_CONFIG_YAML_LEN),
+        };
+        let mut buf = bytes::BytesMut::new();
+        encode_message(FrameKind::Control, &update, &mut buf).unwrap();
+        assert!(buf.len() <= crate::FRAME_HEADER_LEN + MAX_MESSAGE_LEN);
+        let back: Control = decode_message(&buf[crate::FRAME_HEADER_LEN..]).unwrap();
+        assert_eq!(back, update);
+    }
+
+    #[test]
+    fn a_long_status_error_is_cut_on_a_character_boundary() {
+        let long = "é".repeat(Control::MAX_STATUS_ERROR_LEN);
+        let Control::ConfigStatus { error, .. } = Control::config_status(3, false, Some(&long))
+        else {
+            panic!("not a status");
+        };
+        let error = error.unwrap();
+        assert!(error.len() <= Control::MAX_STATUS_ERROR_LEN);
+        assert!(error.chars().all(|c| c == 'é'));
+    }
 }

@@ -1,4 +1,5 @@
-//! The edge's control-plane store: tunnels, their hashed secrets, hostname routes and settings.
+//! The edge's control-plane store: tunnels, their hashed secrets, hostname routes, remotely
+//! managed connector configs and settings.
 //!
 //! The edge asks the store which tunnel serves a hostname and whether a connector's secret is right;
 //! the CLI creates tunnels and routes through it. The default backend is an embedded SQLite file (via
@@ -18,12 +19,14 @@
 //! - `tunnels`: tunnel CRUD, secret verification and rotation.
 //! - `routes`: hostname routes.
 //! - `settings`: named values.
+//! - `configs`: remotely managed connector configs, one versioned YAML per tunnel.
 //! - `hostname`: canonical route hostname parsing (pure).
 //! - `secret`: [`TunnelSecret`] and the stored hash.
 //! - `error`: [`StoreError`].
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod configs;
 mod error;
 mod hostname;
 mod migrate;

@@ -13,8 +13,14 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use crate::StoreError;
 
 /// Every migration, oldest first: (version, description, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "tunnel configs",
+        include_str!("../migrations/0002_tunnel_configs.sql"),
+    ),
+];
 
 /// How many times to run the migrator before giving up (see [`run`]).
 const ATTEMPTS: u32 = 3;

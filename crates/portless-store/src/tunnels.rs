@@ -112,6 +112,10 @@ impl Store {
             .bind(&id_text)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM tunnel_configs WHERE tunnel_id = $1")
+            .bind(&id_text)
+            .execute(&mut *tx)
+            .await?;
         let deleted = sqlx::query("DELETE FROM tunnels WHERE id = $1")
             .bind(&id_text)
             .execute(&mut *tx)

@@ -403,3 +403,39 @@ async fn settings_round_trip() {
         Err(StoreError::EmptySettingKey)
     ));
 }
+
+#[tokio::test]
+async fn tunnel_configs_are_versioned_per_tunnel_and_bump_the_routes_version() {
+    let store = Store::open_in_memory().await.unwrap();
+    let a = store.create_tunnel("a").await.unwrap().tunnel.id;
+    let b = store.create_tunnel("b").await.unwrap().tunnel.id;
+    assert_eq!(store.tunnel_config(a).await.unwrap(), None);
+
+    let before = store.routes_version().await.unwrap();
+    assert_eq!(store.set_tunnel_config(a, "one").await.unwrap(), 1);
+    assert!(store.routes_version().await.unwrap() > before);
+    assert_eq!(store.set_tunnel_config(a, "two").await.unwrap(), 2);
+    assert_eq!(store.set_tunnel_config(b, "other").await.unwrap(), 1);
+    assert_eq!(
+        store.tunnel_config(a).await.unwrap(),
+        Some((2, "two".to_owned()))
+    );
+
+    // The same text again is not a new version, and does not make the edge poll-reload.
+    let unchanged = store.routes_version().await.unwrap();
+    assert_eq!(store.set_tunnel_config(a, "two").await.unwrap(), 2);
+    assert_eq!(store.routes_version().await.unwrap(), unchanged);
+
+    let unknown = Uuid::new_v4();
+    assert!(matches!(
+        store.set_tunnel_config(unknown, "x").await,
+        Err(StoreError::TunnelNotFound { id }) if id == unknown
+    ));
+
+    assert!(store.delete_tunnel(a).await.unwrap());
+    assert_eq!(store.tunnel_config(a).await.unwrap(), None);
+    assert_eq!(
+        store.tunnel_config(b).await.unwrap(),
+        Some((1, "other".to_owned()))
+    );
+}

@@ -5,6 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use portless_connector::{
+    ConfigSource, RemoteConfigError, awaiting_remote_config, check_remote_config,
+};
 use portless_connector::{Connector, ConnectorHandle, ConnectorOptions, ProtocolChoice, Rules};
 use portless_edge::{Edge, EdgeHandle, EdgeListeners, EdgeOptions, EdgeTls};
 use portless_ingress::TunnelConfig;
@@ -238,4 +241,125 @@ pub fn rules(yaml: &str) -> Rules {
     let loaded = TunnelConfig::from_yaml_str(yaml, Path::new("test.yml"))
         .unwrap_or_else(|e| panic!("test rules are invalid:\n{e}"));
     Rules::new(loaded.config.ingress)
+}
+
+// === Config reloads and remotely managed configs ===
+
+/// Log lines captured from this thread (a `#[tokio::test]` runtime runs every task of the
+/// test on it), for assertions on what an operator would read.
+pub struct LogCapture {
+    text: Arc<std::sync::Mutex<Vec<u8>>>,
+    /// Keeps the capturing subscriber in place; a `tracing_core` guard, which this crate
+    /// does not name.
+    _guard: Box<dyn std::any::Any>,
+}
+
+/// One log line sink of a [`LogCapture`].
+struct CaptureWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures INFO and above (and the DEBUG lines that explain refused requests) on this
+/// thread until the returned value is dropped.
+pub fn capture_logs() -> LogCapture {
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let text = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = text.clone();
+    let guard = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "info,portless_edge::proxy=debug,portless_connector::remote=debug",
+        ))
+        .with_ansi(false)
+        .with_writer(move || CaptureWriter(sink.clone()))
+        .finish()
+        .set_default();
+    LogCapture {
+        text,
+        _guard: Box::new(guard),
+    }
+}
+
+impl LogCapture {
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.text.lock().expect("log buffer")).into_owned()
+    }
+
+    /// How many captured lines contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.text().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits until `count` lines contain `needle`; panics with the log after `timeout`.
+    pub async fn wait_for(&self, needle: &str, count: usize, timeout: Duration) {
+        let start = Instant::now();
+        while self.count(needle) < count {
+            assert!(
+                start.elapsed() < timeout,
+                "timed out after {timeout:?} waiting for {count} log line(s) with {needle:?}; log:\n{}",
+                self.text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl TestEdge {
+    /// Starts a connector with `rules` and a config source, and waits until its
+    /// connections are registered.
+    pub async fn connect_with_source(
+        &self,
+        options: ConnectorOptions,
+        rules: Rules,
+        source: ConfigSource,
+    ) -> ConnectorHandle {
+        let wanted = usize::from(options.ha_connections);
+        let handle = Connector::start_with_config_source(
+            options,
+            rules,
+            source,
+            tunnel_client_config(EdgeTrust::Pinned(self.ca.pin())).expect("client TLS"),
+            None,
+        )
+        .expect("start connector");
+        wait_for("connector registration", Duration::from_secs(15), || {
+            handle.ready_connections() >= wanted
+        })
+        .await;
+        handle
+    }
+
+    /// What `portless tunnel ingress push` does: checks `yaml`, then stores it as the
+    /// tunnel's config; the new version, or why the config was refused.
+    pub async fn push_config(
+        &self,
+        tunnel: &TestTunnel,
+        yaml: &str,
+    ) -> Result<i64, RemoteConfigError> {
+        check_remote_config(yaml, Path::new("pushed.yml"))?;
+        Ok(self
+            .store
+            .set_tunnel_config(tunnel.id, yaml)
+            .await
+            .expect("store the config"))
+    }
+}
+
+/// Rules of a connector that waits for its first remote config (token-only run).
+pub fn pending_rules() -> Rules {
+    Rules::pending(
+        awaiting_remote_config()
+            .expect("placeholder config")
+            .config
+            .ingress,
+    )
 }

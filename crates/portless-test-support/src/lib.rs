@@ -28,3 +28,8 @@ pub use harness::{
 };
 pub use memory::RssSampler;
 pub use origin::{TestOrigin, pattern_byte};
+
+/// Recording origins (TLS, h2/h2c, Unix sockets) and origins that never answer.
+pub mod probe;
+pub use harness::{LogCapture, capture_logs, pending_rules};
+pub use probe::{ProbeOrigin, Seen, StalledOrigin};

@@ -203,7 +203,8 @@ async fn count(body: Incoming) -> Response<Body> {
     full(StatusCode::OK, format!("bytes={bytes} sum={sum}"))
 }
 
-fn websocket(request: &mut Request<Incoming>) -> Response<Body> {
+/// Shared with `probe`, whose origins echo WebSockets the same way.
+pub(crate) fn websocket(request: &mut Request<Incoming>) -> Response<Body> {
     let Some(key) = request
         .headers()
         .get("sec-websocket-key")

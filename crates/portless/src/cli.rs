@@ -162,6 +162,21 @@ pub(crate) enum IngressCommand {
     Validate(IngressArgs),
     /// Print the rule that serves URL, and why earlier rules did not.
     Rule(IngressRuleArgs),
+    /// Store FILE as TUNNEL's remotely managed config: the edge pushes it live to the
+    /// tunnel's connectors (those run with `--config-source remote` apply it). The file is
+    /// validated first and must be at most 65,472 bytes; prints the new version.
+    Push(IngressPushArgs),
+}
+
+/// `portless tunnel ingress push`.
+#[derive(Args, Debug)]
+pub(crate) struct IngressPushArgs {
+    /// The tunnel's name or id.
+    pub(crate) tunnel: String,
+    /// The config file (the connector YAML format).
+    pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
 }
 
 /// The config file to check.

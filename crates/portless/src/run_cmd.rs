@@ -1,17 +1,25 @@
-//! `portless tunnel run`: the connector.
+//! `portless tunnel run`: the connector, its config reloads and SIGHUP.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use portless_connector::{Connector, ConnectorOptions, ProtocolChoice, Rules};
+use portless_connector::{
+    ConfigReloader, ConfigSource, Connector, ConnectorOptions, ProtocolChoice, Rules,
+    awaiting_remote_config,
+};
 use portless_ingress::{Protocol, TunnelConfig};
 use portless_tls::{CaPin, EdgeTrust, tunnel_client_config};
 use portless_transport::DialTarget;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::edge_cmd::host_of;
@@ -21,8 +29,15 @@ use crate::{credentials, signals, tunnel_cmd};
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
     /// Config file (the widely used tunnel YAML format); default: the standard locations.
+    /// Watched: a valid change applies to new requests, an invalid one is refused (also on
+    /// SIGHUP).
     #[arg(long, env = "TUNNEL_CONFIG")]
     pub(crate) config: Option<PathBuf>,
+    /// Where ingress rules come from: `local` (the config file; configs pushed by the edge
+    /// are ignored) or `remote` (the edge pushes them; a config file is optional and only
+    /// supplies the first rules).
+    #[arg(long, env = "TUNNEL_CONFIG_SOURCE", default_value = "local")]
+    pub(crate) config_source: ConfigSource,
     /// Serve this one origin for every hostname instead of a config file's rules.
     #[arg(long)]
     pub(crate) url: Option<String>,
@@ -62,21 +77,102 @@ pub(crate) struct RunArgs {
     pub(crate) edge_ca: Option<PathBuf>,
 }
 
-fn load_config(args: &RunArgs) -> anyhow::Result<TunnelConfig> {
-    let loaded = match &args.url {
+/// How often the config file is checked for changes.
+const CONFIG_POLL: Duration = Duration::from_secs(1);
+
+/// The config the connector starts with, and where its rules come from next.
+struct StartConfig {
+    config: TunnelConfig,
+    rules: Rules,
+    /// The file to watch (`--config-source local` with a config file).
+    watch: Option<PathBuf>,
+}
+
+fn load_config(args: &RunArgs) -> anyhow::Result<StartConfig> {
+    let remote = args.config_source == ConfigSource::Remote;
+    let (loaded, file) = match &args.url {
         Some(url) => {
             let yaml = format!("ingress:\n  - service: {url}\n");
-            TunnelConfig::from_yaml_str(&yaml, Path::new("--url"))
+            (TunnelConfig::from_yaml_str(&yaml, Path::new("--url")), None)
         }
-        None => TunnelConfig::load(&tunnel_cmd::config_path(args.config.as_ref())?),
+        None => {
+            let path = tunnel_cmd::config_path(args.config.as_ref());
+            match path {
+                Ok(path) => (TunnelConfig::load(&path), Some(path)),
+                // A remotely managed connector may run from a token alone.
+                Err(_) if remote => {
+                    info!(
+                        "no config file: waiting for the edge to send this tunnel's config (--config-source remote)"
+                    );
+                    let placeholder = awaiting_remote_config()
+                        .map_err(|e| anyhow::anyhow!("built-in placeholder config: {e}"))?
+                        .config;
+                    let rules = Rules::pending(placeholder.ingress.clone());
+                    return Ok(StartConfig {
+                        config: placeholder,
+                        rules,
+                        watch: None,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
     };
-    match loaded {
-        Ok(loaded) => {
-            loaded.log_warnings();
-            Ok(loaded.config)
-        }
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
         Err(errors) => bail!("the config is not valid:\n{errors}"),
+    };
+    loaded.log_warnings();
+    let watch = match file {
+        Some(path) if remote => {
+            info!(path = %path.display(), "the config file gives the first rules; later ones come from the edge (--config-source remote)");
+            None
+        }
+        other => other,
+    };
+    Ok(StartConfig {
+        rules: Rules::new(loaded.config.ingress.clone()),
+        config: loaded.config,
+        watch,
+    })
+}
+
+/// Watches the config file (when there is one to watch) and turns SIGHUP into a reload.
+fn watch_config(
+    start: &StartConfig,
+    rules: &Rules,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let requests = Arc::new(Notify::new());
+    let mut hangup = signal(SignalKind::hangup())?;
+    let watching = start.watch.is_some();
+    let notify = requests.clone();
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                Some(()) = hangup.recv() => {}
+                () = stop.cancelled() => return,
+            }
+            if watching {
+                info!("SIGHUP: reloading the config file");
+                notify.notify_one();
+            } else {
+                warn!("SIGHUP ignored: there is no config file to reload (--url, or --config-source remote)");
+            }
+        }
+    });
+    if let Some(path) = &start.watch {
+        let reloader = Arc::new(ConfigReloader::new(
+            path,
+            rules.clone(),
+            start.config.clone(),
+        ));
+        info!(path = %path.display(), "watching the config file for changes (SIGHUP reloads at once)");
+        tasks.spawn(reloader.watch(CONFIG_POLL, requests, shutdown));
     }
+    Ok(())
 }
 
 fn protocol(args: &RunArgs, config: &TunnelConfig) -> anyhow::Result<ProtocolChoice> {
@@ -128,8 +224,9 @@ async fn resolve_edge(address: &str) -> anyhow::Result<SocketAddr> {
 }
 
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let config = load_config(&args)?;
-    let credentials = credentials::resolve(&args, &config)?;
+    let start = load_config(&args)?;
+    let config = &start.config;
+    let credentials = credentials::resolve(&args, config)?;
     let edge = args
         .edge
         .clone()
@@ -159,7 +256,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         credentials.secret.clone(),
         DialTarget { addr, server_name },
     );
-    options.protocol = protocol(&args, &config)?;
+    options.protocol = protocol(&args, config)?;
     let ha = args
         .ha_connections
         .map(u32::from)
@@ -172,12 +269,22 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let retries = args.retries.unwrap_or(config.retries).min(16);
     options.backoff_cap = Duration::from_secs(1u64 << retries);
     options.bind = config.edge_bind_address;
-    let metrics = metrics_listener(&args, &config).await?;
-    let handle = Connector::start(options, Rules::new(config.ingress), tls, metrics)?;
+    let metrics = metrics_listener(&args, config).await?;
+    let handle = Connector::start_with_config_source(
+        options,
+        start.rules.clone(),
+        args.config_source,
+        tls,
+        metrics,
+    )?;
+    let watchers = TaskTracker::new();
+    watch_config(&start, handle.rules(), &watchers, handle.shutdown_token())?;
+    watchers.close();
     if let Some(addr) = handle.metrics_addr() {
         info!(%addr, "metrics and health at http://{addr}/metrics, /ready, /healthz");
     }
     signals::watch(handle.shutdown_token(), handle.abort_token())?;
     handle.wait().await;
+    watchers.wait().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,4 @@
-//! `portless tunnel create|list|route|delete|ingress`.
+//! `portless tunnel create|list|route|delete|ingress validate|rule|push`.
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -12,7 +12,9 @@ use portless_proto::{Credentials, TunnelSecret, TunnelToken};
 use portless_store::Store;
 use portless_tls::LocalCa;
 
-use crate::cli::{CreateArgs, IngressArgs, IngressCommand, RouteArgs, StateArgs, TunnelCommand};
+use crate::cli::{
+    CreateArgs, IngressArgs, IngressCommand, IngressPushArgs, RouteArgs, StateArgs, TunnelCommand,
+};
 use crate::edge_cmd::{SETTING_ADVERTISE, host_of};
 use crate::paths;
 
@@ -25,6 +27,7 @@ pub(crate) async fn run(command: TunnelCommand) -> anyhow::Result<ExitCode> {
         TunnelCommand::Run(args) => crate::run_cmd::run(*args).await,
         TunnelCommand::Ingress(IngressCommand::Validate(args)) => validate(&args),
         TunnelCommand::Ingress(IngressCommand::Rule(args)) => rule(&args.url, &args.config),
+        TunnelCommand::Ingress(IngressCommand::Push(args)) => push(args).await,
     }
 }
 
@@ -245,4 +248,113 @@ fn rule(url: &str, args: &IngressArgs) -> anyhow::Result<ExitCode> {
     }
     println!("  service: {}", matched.rule.service());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `portless tunnel ingress push`: validate, then store; running edges push it to the
+/// tunnel's connectors within a poll interval.
+async fn push(args: IngressPushArgs) -> anyhow::Result<ExitCode> {
+    let (_, store) = open_store(&args.state).await?;
+    match push_config(&store, &args.tunnel, &args.file).await {
+        Ok(pushed) => {
+            for warning in &pushed.warnings {
+                eprintln!("{warning}");
+            }
+            println!(
+                "Stored config version {} for tunnel {} ({} rules); connectors run with --config-source remote apply it",
+                pushed.version, pushed.tunnel, pushed.rules
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(PushError::Refused(e)) => {
+            eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(PushError::Other(e)) => Err(e),
+    }
+}
+
+/// A config stored by [`push_config`].
+struct Pushed {
+    tunnel: String,
+    version: i64,
+    rules: usize,
+    warnings: Vec<portless_ingress::Warning>,
+}
+
+/// Why a push did not store anything.
+enum PushError {
+    /// The file is not a config the edge can push (invalid, or too large).
+    Refused(portless_connector::RemoteConfigError),
+    /// Anything else: unreadable file, unknown tunnel, store failure.
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for PushError {
+    fn from(e: E) -> Self {
+        PushError::Other(e.into())
+    }
+}
+
+async fn push_config(store: &Store, tunnel: &str, file: &Path) -> Result<Pushed, PushError> {
+    let yaml = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the config file {}", file.display()))?;
+    let loaded =
+        portless_connector::check_remote_config(&yaml, file).map_err(PushError::Refused)?;
+    let Some(found) = store.tunnel(tunnel).await? else {
+        return Err(anyhow::anyhow!(
+            "no tunnel named {tunnel:?}: `portless tunnel list` shows the tunnels"
+        )
+        .into());
+    };
+    let version = store.set_tunnel_config(found.id, &yaml).await?;
+    Ok(Pushed {
+        tunnel: found.name,
+        version,
+        rules: loaded.config.ingress.rules().len(),
+        warnings: loaded.warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn push_stores_valid_configs_and_refuses_invalid_or_oversized_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_memory().await.unwrap();
+        let id = store.create_tunnel("web").await.unwrap().tunnel.id;
+
+        let good = write(&dir, "good.yml", "ingress:\n  - service: hello_world\n");
+        let pushed = push_config(&store, "web", &good).await.ok().unwrap();
+        assert_eq!((pushed.version, pushed.rules), (1, 1));
+
+        let bad = write(
+            &dir,
+            "bad.yml",
+            "ingress:\n  - hostname: a.test\n    service: http_status:200\n",
+        );
+        let Err(PushError::Refused(e)) = push_config(&store, "web", &bad).await else {
+            panic!("an invalid config was accepted");
+        };
+        assert!(e.to_string().contains("bad.yml"), "{e}");
+
+        let huge = format!(
+            "ingress:\n  - service: hello_world\n#{}\n",
+            "x".repeat(70_000)
+        );
+        let huge = write(&dir, "huge.yml", &huge);
+        let Err(PushError::Refused(e)) = push_config(&store, "web", &huge).await else {
+            panic!("an oversized config was accepted");
+        };
+        assert!(e.to_string().contains("at most 65472 bytes"), "{e}");
+
+        assert_eq!(store.tunnel_config(id).await.unwrap().map(|c| c.0), Some(1));
+    }
 }
