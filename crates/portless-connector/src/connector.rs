@@ -132,6 +132,24 @@ impl Shared {
     }
 }
 
+/// `/ready` detail: the health of tracked origins, `{"origins":[{"rule":1,"origin":"http://..","up":true}]}`
+/// (absent when no rule tracks health).
+fn origin_detail(
+    shared: &Shared,
+) -> portless_telemetry::serde_json::Map<String, portless_telemetry::serde_json::Value> {
+    use portless_telemetry::serde_json::{Map, Value, json};
+    let report = shared.rules.current().origins.health_report();
+    let mut detail = Map::new();
+    if !report.is_empty() {
+        let origins: Vec<Value> = report
+            .into_iter()
+            .map(|(rule, origin, up)| json!({"rule": rule, "origin": origin, "up": up}))
+            .collect();
+        detail.insert("origins".into(), Value::Array(origins));
+    }
+    detail
+}
+
 /// A Portless connector.
 pub struct Connector;
 
@@ -190,6 +208,7 @@ impl Connector {
                 let probe = Arc::new(move || Readiness {
                     ready_connections: probe_shared.ready_connections(),
                     id_field: ("connectorId", probe_shared.connector_id.to_string()),
+                    detail: origin_detail(&probe_shared),
                 });
                 let server = HealthServer::new(registry.clone(), probe);
                 tasks.spawn(server.run(listener, tasks.clone(), shared.hard.clone()));

@@ -18,6 +18,9 @@
 //!   the operator wrote (Docker and LAN service names keep working);
 //! * link-local, cloud metadata, unspecified, multicast/broadcast and reserved addresses
 //!   are never allowed through a name.
+//!
+//! Services whose destination the *client* chooses (`bastion`, `socks-proxy`) use the
+//! stricter policy of `strict`: `ipRules` first, then public addresses only.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -281,6 +284,22 @@ impl EgressPolicy {
         self
     }
 
+    /// Every address `name` (lowercase, no trailing dot) resolves to: the static answer when
+    /// the map has one, else the system resolver's, unchecked.
+    pub(crate) async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, EgressError> {
+        match self.hosts.get(name) {
+            Some(addresses) => Ok(addresses.clone()),
+            None => Ok(tokio::net::lookup_host((name, 0))
+                .await
+                .map_err(|source| EgressError::Lookup {
+                    host: name.to_owned(),
+                    source,
+                })?
+                .map(|addr| addr.ip())
+                .collect()),
+        }
+    }
+
     /// Resolves `host` once and keeps the addresses rule number `rule` may reach. A refusal
     /// is logged here, once, with every refused address.
     pub(crate) async fn resolve(
@@ -292,17 +311,7 @@ impl EgressPolicy {
             NamedHost::Literal(ip) => return Ok(vec![*ip]),
             NamedHost::Localhost(name) | NamedHost::Name(name) => name.as_str(),
         };
-        let resolved = match self.hosts.get(name) {
-            Some(addresses) => addresses.clone(),
-            None => tokio::net::lookup_host((name, 0))
-                .await
-                .map_err(|source| EgressError::Lookup {
-                    host: name.to_owned(),
-                    source,
-                })?
-                .map(|addr| addr.ip())
-                .collect(),
-        };
+        let resolved = self.lookup(name).await?;
         let (allowed, refused): (Vec<IpAddr>, Vec<IpAddr>) =
             resolved.into_iter().partition(|ip| host.permits(*ip));
         if allowed.is_empty() && !refused.is_empty() {
@@ -461,6 +470,9 @@ pub(crate) fn denied_in<'a>(
     }
     None
 }
+
+mod strict;
+pub(crate) use strict::{ChosenDialError, Destination, DestinationError, Refusal};
 
 #[cfg(test)]
 mod tests;

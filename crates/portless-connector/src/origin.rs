@@ -121,6 +121,21 @@ impl OriginPool {
         }
     }
 
+    /// Health of every tracked origin of the rules used so far, for `/ready`:
+    /// `(rule number, origin, up)`.
+    pub(crate) fn health_report(&self) -> Vec<(usize, String, bool)> {
+        self.clients
+            .iter()
+            .filter_map(|slot| slot.get().and_then(|built| built.as_ref().ok()))
+            .flat_map(|rule| {
+                rule.origins.iter().filter_map(move |origin| {
+                    let health = origin.health.as_ref()?;
+                    Some((rule.rule, origin.service.to_string(), health.is_up()))
+                })
+            })
+            .collect()
+    }
+
     /// The origins of rule `index`; the first call builds their clients and starts the
     /// rule's health checker, if it has one.
     fn origins(

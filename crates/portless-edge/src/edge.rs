@@ -130,6 +130,7 @@ impl Edge {
                 let probe = Arc::new(move || Readiness {
                     ready_connections: probe_state.registry.ready_connections(),
                     id_field: ("edgeName", probe_state.name.clone()),
+                    detail: Default::default(),
                 });
                 let server = HealthServer::new(registry.clone(), probe);
                 tasks.spawn(server.run(listener, tasks.clone(), root.child_token()));

@@ -21,6 +21,8 @@ pub struct Readiness {
     pub ready_connections: usize,
     /// The connector's id (connector role) or the edge's name (edge role).
     pub id_field: (&'static str, String),
+    /// More detail for operators (e.g. origin health), added to the JSON as is.
+    pub detail: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Computes readiness on each request.
@@ -120,6 +122,7 @@ impl HealthServer {
             readiness.ready_connections.into(),
         );
         body.insert(readiness.id_field.0.into(), readiness.id_field.1.into());
+        body.extend(readiness.detail);
         let mut response = Response::new(Full::new(Bytes::from(
             serde_json::Value::Object(body).to_string(),
         )));

@@ -14,3 +14,6 @@ mod logging;
 
 pub use health::{HealthServer, Readiness, ReadinessProbe};
 pub use logging::{LogFormat, init_logging};
+
+/// The JSON crate `/ready` detail is built with.
+pub use serde_json;

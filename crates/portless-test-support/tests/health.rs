@@ -159,3 +159,62 @@ async fn requests_spread_over_several_origins_and_skip_a_stopped_one() {
         assert_eq!(status, StatusCode::OK);
     }
 }
+
+/// GET `path` on a plain-HTTP address; returns the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn ready_shows_each_tracked_origin_and_its_state() {
+    init_test_logging();
+    let origin = TestOrigin::start("app").await;
+    let edge = TestEdge::start().await;
+    let tunnel = edge.add_tunnel("health", &["ready.test"]).await;
+    let service = origin.url();
+    let rules = format!(
+        "ingress:\n  - hostname: ready.test\n    service: {service}\n    originRequest:\n{CHECKS}  - service: http_status:404\n"
+    );
+    let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    let connector = portless_connector::Connector::start(
+        edge.connector_options(&tunnel, ProtocolChoice::Quic),
+        portless_test_support::rules_from_yaml(&rules),
+        portless_tls::tunnel_client_config(portless_tls::EdgeTrust::Pinned(edge.ca.pin())).unwrap(),
+        Some(metrics),
+    )
+    .unwrap();
+    portless_test_support::wait_for("registration", Duration::from_secs(10), || {
+        connector.ready_connections() == 2
+    })
+    .await;
+    let client = edge.client(false);
+    until(&client, "ready.test", StatusCode::OK, None).await;
+    let ready: serde_json::Value =
+        serde_json::from_str(&http_get(metrics_addr, "/ready").await).unwrap();
+    assert_eq!(ready["readyConnections"], 2);
+    assert_eq!(ready["origins"][0]["origin"], service.as_str());
+    assert_eq!(ready["origins"][0]["up"], true);
+    origin.stop().await;
+    until(
+        &client,
+        "ready.test",
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some("origin_down"),
+    )
+    .await;
+    let ready: serde_json::Value =
+        serde_json::from_str(&http_get(metrics_addr, "/ready").await).unwrap();
+    assert_eq!(ready["origins"][0]["up"], false, "{ready}");
+    connector.abort();
+}
