@@ -724,3 +724,26 @@ async fn cancelled_requests_do_not_cost_the_tcp_fallback_its_connections() {
     );
     assert_eq!(connector.ready_connections(), 2);
 }
+
+#[tokio::test]
+async fn the_hello_world_service_answers_with_what_arrived() {
+    init_test_logging();
+    let edge = TestEdge::start().await;
+    let tunnel = edge.add_tunnel("hello", &["hello.test", "dash.test"]).await;
+    let rules = "ingress:\n  - hostname: hello.test\n    service: hello_world\n  - hostname: dash.test\n    service: hello-world\n  - service: http_status:404\n";
+    let _connector = edge
+        .connect(edge.connector_options(&tunnel, ProtocolChoice::Quic), rules)
+        .await;
+    for host in ["hello.test", "dash.test"] {
+        let (status, headers, body) = edge.client(false).get(host, "/some/path?q=1").await;
+        assert_eq!(status, StatusCode::OK);
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.starts_with("Hello from Portless!"), "{text}");
+        assert!(text.contains(&format!("host: {host}")), "{text}");
+        assert!(text.contains("path: /some/path?q=1"), "{text}");
+        assert!(
+            text.contains(headers["x-request-id"].to_str().unwrap()),
+            "{text}"
+        );
+    }
+}
