@@ -472,7 +472,7 @@ pub(crate) fn denied_in<'a>(
 }
 
 mod strict;
-pub(crate) use strict::{ChosenDialError, Destination, DestinationError, Refusal};
+pub(crate) use strict::{ChosenDialError, Destination, DestinationError};
 
 #[cfg(test)]
 mod tests;

@@ -23,12 +23,16 @@
 //! * `remote` — configs pushed by the edge: apply once per version, or ignore;
 //! * `origin` — pooled HTTP(S) clients toward origins, per rule;
 //! * `origin_connect` — one origin connection: dial, then TLS with the rule's name and deadline;
-//! * `egress` — the egress guard: which addresses a rule's origin may reach;
+//! * `egress` — the egress guard: which addresses a rule's origin may reach (and, strict,
+//!   which a client-chosen destination may);
+//! * `bastion` — the `bastion` service: the destination from the jump header;
+//! * `socks` — the `socks-proxy` service: a SOCKS5 server on the upgraded stream;
 //! * `health` — origin health: active checks, passive failure counting, up/down state;
 //! * `unix` — HTTP over Unix sockets;
 //! * `hello` — the built-in `hello_world` service;
 //! * `metrics` — the connector's Prometheus metrics.
 
+mod bastion;
 mod connector;
 mod egress;
 mod health;
@@ -42,6 +46,7 @@ mod reload;
 mod remote;
 mod session;
 mod slot;
+mod socks;
 mod stream;
 mod unix;
 

@@ -16,7 +16,7 @@ use tracing::debug;
 
 use crate::connector::Shared;
 use crate::metrics::CodeLabel;
-use crate::{hello, origin};
+use crate::{bastion, hello, origin, socks};
 
 /// Longest wait for the edge to acknowledge a finished response.
 const DELIVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -29,6 +29,8 @@ enum Answer {
     Origin(Box<(http::Response<Incoming>, Option<FramedRecv<RecvHalf>>)>),
     /// A raw TCP origin, connected: answer `101` (upgrade protocol given) and splice.
     Tcp(Box<(tokio::net::TcpStream, FramedRecv<RecvHalf>, String)>),
+    /// `socks-proxy`: answer `101` (upgrade protocol given), then serve SOCKS5 on the stream.
+    Socks(Box<(socks::Job, FramedRecv<RecvHalf>, String)>),
     /// No response: an error class for the edge's page.
     Failed(StreamError),
 }
@@ -64,7 +66,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TunnelStream) {
     let status = match &answer {
         Answer::Fixed(response, _) => Some(response.status),
         Answer::Origin(origin) => Some(origin.0.status().as_u16()),
-        Answer::Tcp(_) => Some(StatusCode::SWITCHING_PROTOCOLS.as_u16()),
+        Answer::Tcp(_) | Answer::Socks(_) => Some(StatusCode::SWITCHING_PROTOCOLS.as_u16()),
         Answer::Failed(error) => {
             metrics.error(error.class);
             if error.class == ErrorClass::EgressDenied {
@@ -80,7 +82,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TunnelStream) {
             .get_or_create(&CodeLabel { status_code })
             .inc();
     }
-    if let Err(e) = write_answer(answer, &head, &mut send).await {
+    if let Err(e) = write_answer(&shared, answer, &head, &mut send).await {
         debug!(request_id = %head.request_id, error = %e, "answering the edge failed");
         send.get_mut().abort();
         return;
@@ -97,6 +99,11 @@ async fn answer(shared: &Shared, head: &RequestHead, recv: FramedRecv<RecvHalf>)
     }
     let path = head.path.split('?').next().unwrap_or("/");
     let hit = rules.ingress.find(&head.host, path);
+    // `bastionMode` turns any rule into a bastion, as with the incumbent; a `socks-proxy`
+    // rule stays one (the incumbent checks it first too).
+    if hit.rule.origin_request().bastion_mode && *hit.rule.service() != Service::SocksProxy {
+        return bastion_origin(shared, hit, head, recv).await;
+    }
     match hit.rule.service() {
         Service::HttpStatus(code) => Answer::Fixed(
             ResponseHead {
@@ -129,14 +136,84 @@ async fn answer(shared: &Shared, head: &RequestHead, recv: FramedRecv<RecvHalf>)
             }
         }
         Service::Tcp { .. } => tcp_origin(shared, &rules.origins, hit, head, recv).await,
-        other => Answer::Failed(StreamError {
-            class: ErrorClass::OriginUnreachable,
-            message: format!(
-                "service {other} (rule #{}) is not served over HTTP by this connector yet",
-                hit.index + 1
-            ),
+        Service::Bastion => bastion_origin(shared, hit, head, recv).await,
+        Service::SocksProxy => socks_proxy(shared, hit, head, recv),
+    }
+}
+
+/// The upgrade protocol of a stream for a TCP-carrying rule, or the `bad_request` telling a
+/// plain request to use the access client.
+fn upgraded(
+    head: &RequestHead,
+    hit: &portless_ingress::RuleMatch<'_>,
+    what: &str,
+) -> Result<String, StreamError> {
+    head.upgrade.clone().ok_or_else(|| StreamError {
+        class: ErrorClass::BadRequest,
+        message: format!(
+            "this hostname serves {what} (rule #{}); use `portless access tcp` to reach it",
+            hit.index + 1
+        ),
+    })
+}
+
+/// A `bastion` rule (or `bastionMode`): raw TCP to the destination in the jump header,
+/// through the strict egress policy.
+async fn bastion_origin(
+    shared: &Shared,
+    hit: portless_ingress::RuleMatch<'_>,
+    head: &RequestHead,
+    recv: FramedRecv<RecvHalf>,
+) -> Answer {
+    let rule = hit.index + 1;
+    let protocol = match upgraded(head, &hit, "TCP through a bastion") {
+        Ok(protocol) => protocol,
+        Err(error) => return Answer::Failed(error),
+    };
+    let destination = match bastion::destination(head, rule) {
+        Ok(destination) => destination,
+        Err(error) => return Answer::Failed(error),
+    };
+    let options = hit.rule.origin_request();
+    match shared
+        .options
+        .egress
+        .connect_chosen(
+            rule,
+            &options.ip_rules,
+            &destination,
+            options.connect_timeout,
+        )
+        .await
+    {
+        Ok(stream) => Answer::Tcp(Box::new((stream, recv, protocol))),
+        Err(error) => Answer::Failed(StreamError {
+            class: error.class(),
+            message: error.to_string(),
         }),
     }
+}
+
+/// A `socks-proxy` rule: only an upgraded stream can carry SOCKS; the rule's strict egress
+/// settings go with the stream, read now so a config reload mid-handshake changes nothing.
+fn socks_proxy(
+    shared: &Shared,
+    hit: portless_ingress::RuleMatch<'_>,
+    head: &RequestHead,
+    recv: FramedRecv<RecvHalf>,
+) -> Answer {
+    let protocol = match upgraded(head, &hit, "a SOCKS5 proxy") {
+        Ok(protocol) => protocol,
+        Err(error) => return Answer::Failed(error),
+    };
+    let options = hit.rule.origin_request();
+    let job = socks::Job {
+        egress: shared.options.egress.clone(),
+        rule: hit.index + 1,
+        ip_rules: options.ip_rules.clone(),
+        connect_timeout: options.connect_timeout,
+    };
+    Answer::Socks(Box::new((job, recv, protocol)))
 }
 
 /// `413`: a body too large to buffer for `disableChunkedEncoding`.
@@ -183,6 +260,7 @@ async fn tcp_origin(
 }
 
 async fn write_answer(
+    shared: &Shared,
     answer: Answer,
     head: &RequestHead,
     send: &mut FramedSend<SendHalf>,
@@ -207,17 +285,32 @@ async fn write_answer(
         }
         Answer::Tcp(tcp) => {
             let (stream, recv, protocol) = *tcp;
-            let response = ResponseHead {
-                status: StatusCode::SWITCHING_PROTOCOLS.as_u16(),
-                headers: vec![
-                    ("connection".into(), b"upgrade".to_vec()),
-                    ("upgrade".into(), protocol.into_bytes()),
-                ],
-                has_body: false,
-            };
-            send.write_message(FrameKind::ResponseHead, &response)
+            send.write_message(FrameKind::ResponseHead, &switching(protocol))
                 .await?;
             splice(stream, recv, send).await;
+            Ok(())
+        }
+        Answer::Socks(socks) => {
+            let (job, recv, protocol) = *socks;
+            send.write_message(FrameKind::ResponseHead, &switching(protocol))
+                .await?;
+            let mut tunnel_read = recv.into_raw();
+            match socks::negotiate(&mut tunnel_read, send.get_mut(), &job).await {
+                Ok(stream) => splice_raw(stream, tunnel_read, send.get_mut()).await,
+                Err(error) => {
+                    // The `101` is already counted: a failed SOCKS request counts as an error
+                    // of its class (and a refusal as egress denied) like a failed dial would.
+                    if let Some(class) = error.class() {
+                        shared.metrics.error(class);
+                        if class == ErrorClass::EgressDenied {
+                            shared.metrics.egress_denied.inc();
+                        }
+                    }
+                    debug!(request_id = %head.request_id, rule = job.rule, error = %error, "SOCKS request not served");
+                    // RFC 1928: the server closes the connection after a failure reply.
+                    let _ = send.get_mut().shutdown().await;
+                }
+            }
             Ok(())
         }
         Answer::Origin(origin) => {
@@ -253,6 +346,18 @@ async fn write_answer(
     }
 }
 
+/// The `101` that starts raw bytes on a stream, echoing the requested protocol.
+fn switching(protocol: String) -> ResponseHead {
+    ResponseHead {
+        status: StatusCode::SWITCHING_PROTOCOLS.as_u16(),
+        headers: vec![
+            ("connection".into(), b"upgrade".to_vec()),
+            ("upgrade".into(), protocol.into_bytes()),
+        ],
+        has_body: false,
+    }
+}
+
 /// Raw bytes both ways between the tunnel stream and the origin after a `101`, each
 /// direction closed on its own (half-close): the end of one side's bytes is passed on as a
 /// shutdown of the other side's writer, and the opposite direction keeps flowing.
@@ -261,9 +366,16 @@ async fn splice(
     recv: FramedRecv<RecvHalf>,
     send: &mut FramedSend<SendHalf>,
 ) {
+    splice_raw(origin, recv.into_raw(), send.get_mut()).await;
+}
+
+/// [`splice`] on the tunnel's raw halves (after a SOCKS negotiation read some of them).
+async fn splice_raw(
+    origin: impl AsyncRead + AsyncWrite,
+    mut tunnel_read: impl AsyncRead + Unpin,
+    tunnel_write: &mut SendHalf,
+) {
     let (mut origin_read, mut origin_write) = tokio::io::split(origin);
-    let mut tunnel_read = recv.into_raw();
-    let tunnel_write = send.get_mut();
     let up = async {
         let _ = tokio::io::copy(&mut tunnel_read, &mut origin_write).await;
         let _ = origin_write.shutdown().await;

@@ -33,3 +33,6 @@ pub use origin::{TestOrigin, pattern_byte};
 pub mod probe;
 pub use harness::{LogCapture, capture_logs, pending_rules};
 pub use probe::{ProbeOrigin, Seen, StalledOrigin};
+
+/// Raw upgraded requests through the edge (TCP-carrying services).
+pub mod upgrade;
