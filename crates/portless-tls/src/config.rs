@@ -70,6 +70,24 @@ pub fn tunnel_client_config(trust: EdgeTrust) -> Result<Arc<ClientConfig>, TlsEr
     Ok(Arc::new(config))
 }
 
+/// [`tunnel_client_config`] offering only X25519MLKEM768: the handshake fails rather than
+/// fall back to a classical key exchange (`post-quantum: true`).
+pub fn tunnel_client_config_post_quantum(trust: EdgeTrust) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut pq = (*provider()).clone();
+    pq.kx_groups
+        .retain(|group| group.name() == rustls::NamedGroup::X25519MLKEM768);
+    let pq = Arc::new(pq);
+    let verifier = trust.verifier(pq.clone())?;
+    let mut config = ClientConfig::builder_with_provider(pq)
+        .with_protocol_versions(TLS13_ONLY)
+        .map_err(config_err("tunnel client config"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![TUNNEL_ALPN.to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// The edge's public HTTPS listener: TLS 1.2 and 1.3 (browsers and old clients), ALPN `h2` then
 /// `http/1.1`, certificates chosen per SNI by `resolver`.
 pub fn public_server_config(

@@ -57,7 +57,7 @@ mod verify;
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE, LocalCa};
 pub use config::{
     OriginTls, TUNNEL_ALPN, origin_client_config, public_server_config, tunnel_client_config,
-    tunnel_server_config, tunnel_server_config_with_counters,
+    tunnel_client_config_post_quantum, tunnel_server_config, tunnel_server_config_with_counters,
 };
 pub use error::TlsError;
 pub use kx::{KxCounters, kx_group_name};

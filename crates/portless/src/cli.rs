@@ -22,17 +22,19 @@ pub(crate) struct Cli {
 /// Logging flags shared by every command.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct LogArgs {
-    /// Log level (error, warn, info, debug); RUST_LOG overrides it.
-    #[arg(
-        long = "loglevel",
-        global = true,
-        env = "TUNNEL_LOGLEVEL",
-        default_value = "info"
-    )]
-    pub(crate) level: String,
-    /// Log line format.
-    #[arg(long = "output", global = true, value_enum, default_value = "default")]
-    pub(crate) output: OutputFormat,
+    /// Log level (error, warn, info, debug; default info, or the config's `loglevel`);
+    /// RUST_LOG overrides it.
+    #[arg(long = "loglevel", global = true, env = "TUNNEL_LOGLEVEL")]
+    pub(crate) level: Option<String>,
+    /// Log line format (default, or the config's `output`).
+    #[arg(long = "output", global = true, value_enum, env = "TUNNEL_OUTPUT")]
+    pub(crate) output: Option<OutputFormat>,
+    /// Also write logs to this file (appended), like the config's `logfile`.
+    #[arg(long = "logfile", global = true, env = "TUNNEL_LOGFILE")]
+    pub(crate) logfile: Option<PathBuf>,
+    /// Also write logs to `portless.log` in this directory, like `log-directory`.
+    #[arg(long = "log-directory", global = true, env = "TUNNEL_LOGDIRECTORY")]
+    pub(crate) log_directory: Option<PathBuf>,
 }
 
 /// Log line formats.
@@ -204,16 +206,60 @@ pub(crate) struct DemoArgs {
     pub(crate) port: u16,
 }
 
-/// Runs the parsed command.
+/// Runs the parsed command. `tunnel run` sets up logging itself, after reading its config
+/// file (whose `loglevel`, `output`, `logfile` and `log-directory` apply when no flag says
+/// otherwise).
 pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let format = match cli.log.output {
-        OutputFormat::Default => LogFormat::Text,
-        OutputFormat::Json => LogFormat::Json,
-    };
-    init_logging(format, &cli.log.level);
     match cli.command {
-        Command::Edge(args) => crate::edge_cmd::run(args).await,
-        Command::Demo(args) => crate::demo::run(args).await,
-        Command::Tunnel(command) => crate::tunnel_cmd::run(command).await,
+        Command::Tunnel(TunnelCommand::Run(args)) => crate::run_cmd::run(*args, cli.log).await,
+        command => {
+            cli.log.init(None, None, None)?;
+            match command {
+                Command::Edge(args) => crate::edge_cmd::run(args).await,
+                Command::Demo(args) => crate::demo::run(args).await,
+                Command::Tunnel(command) => crate::tunnel_cmd::run(command).await,
+            }
+        }
+    }
+}
+
+impl LogArgs {
+    /// Installs logging: flags first, then the config's values (`level`, `json`, `file`).
+    pub(crate) fn init(
+        &self,
+        config_level: Option<&str>,
+        config_json: Option<bool>,
+        config_file: Option<PathBuf>,
+    ) -> anyhow::Result<()> {
+        let level = self.level.as_deref().or(config_level).unwrap_or("info");
+        let format = match (self.output, config_json) {
+            (Some(OutputFormat::Json), _) | (None, Some(true)) => LogFormat::Json,
+            _ => LogFormat::Text,
+        };
+        let file = self
+            .logfile
+            .clone()
+            .or_else(|| self.log_directory.as_ref().map(|d| d.join("portless.log")))
+            .or(config_file);
+        let file = match file {
+            Some(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        anyhow::anyhow!("cannot create the log directory {}: {e}", parent.display())
+                    })?;
+                }
+                let opened = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot open the log file {}: {e}", path.display())
+                    })?;
+                Some(opened)
+            }
+            None => None,
+        };
+        init_logging(format, level, file);
+        Ok(())
     }
 }

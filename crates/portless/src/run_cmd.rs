@@ -12,7 +12,9 @@ use portless_connector::{
     ConfigReloader, ConfigSource, Connector, ConnectorOptions, ProtocolChoice, Rules,
     awaiting_remote_config,
 };
-use portless_ingress::{Protocol, TunnelConfig};
+use portless_ingress::{
+    EdgeIpVersion, LogFormat as ConfigLogFormat, LogLevel, Protocol, TunnelConfig,
+};
 use portless_tls::{CaPin, EdgeTrust, tunnel_client_config};
 use portless_transport::DialTarget;
 use tokio::net::TcpListener;
@@ -22,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::cli::LogArgs;
 use crate::edge_cmd::host_of;
 use crate::{credentials, signals, tunnel_cmd};
 
@@ -75,6 +78,25 @@ pub(crate) struct RunArgs {
     /// Trust the edge's certificate through this CA file instead of the token's pin.
     #[arg(long, env = "PORTLESS_EDGE_CA")]
     pub(crate) edge_ca: Option<PathBuf>,
+    /// Write the process id to this file (removed at exit).
+    #[arg(long, env = "TUNNEL_PIDFILE")]
+    pub(crate) pidfile: Option<PathBuf>,
+    /// Which address family reaches the edge: auto, 4 or 6.
+    #[arg(long, env = "TUNNEL_EDGE_IP_VERSION")]
+    pub(crate) edge_ip_version: Option<String>,
+    /// Local address to dial the edge from.
+    #[arg(long, env = "TUNNEL_EDGE_BIND_ADDRESS")]
+    pub(crate) edge_bind_address: Option<std::net::IpAddr>,
+    /// Require post-quantum key agreement (X25519MLKEM768) with the edge: no classical
+    /// fallback.
+    #[arg(long, env = "TUNNEL_POST_QUANTUM")]
+    pub(crate) post_quantum: bool,
+    /// A name for this connector, shown in its logs.
+    #[arg(long, env = "TUNNEL_LABEL")]
+    pub(crate) label: Option<String>,
+    /// Accepted for compatibility: Portless never updates itself.
+    #[arg(long, env = "NO_AUTOUPDATE")]
+    pub(crate) no_autoupdate: bool,
 }
 
 /// How often the config file is checked for changes.
@@ -88,7 +110,30 @@ struct StartConfig {
     watch: Option<PathBuf>,
 }
 
-fn load_config(args: &RunArgs) -> anyhow::Result<StartConfig> {
+/// Installs logging from the flags, then the config's `loglevel`, `output`, `logfile` and
+/// `log-directory`.
+fn init_logging(log: &LogArgs, config: Option<&TunnelConfig>) -> anyhow::Result<()> {
+    let Some(config) = config else {
+        return log.init(None, None, None);
+    };
+    let level = match config.loglevel {
+        LogLevel::Fatal => "error",
+        other => other.as_str(),
+    };
+    let file = config.logfile.clone().or_else(|| {
+        config
+            .log_directory
+            .as_ref()
+            .map(|d| d.join("portless.log"))
+    });
+    log.init(
+        Some(level),
+        Some(config.output == ConfigLogFormat::Json),
+        file,
+    )
+}
+
+fn load_config(args: &RunArgs, log: &LogArgs) -> anyhow::Result<StartConfig> {
     let remote = args.config_source == ConfigSource::Remote;
     let (loaded, file) = match &args.url {
         Some(url) => {
@@ -101,6 +146,7 @@ fn load_config(args: &RunArgs) -> anyhow::Result<StartConfig> {
                 Ok(path) => (TunnelConfig::load(&path), Some(path)),
                 // A remotely managed connector may run from a token alone.
                 Err(_) if remote => {
+                    init_logging(log, None)?;
                     info!(
                         "no config file: waiting for the edge to send this tunnel's config (--config-source remote)"
                     );
@@ -122,6 +168,7 @@ fn load_config(args: &RunArgs) -> anyhow::Result<StartConfig> {
         Ok(loaded) => loaded,
         Err(errors) => bail!("the config is not valid:\n{errors}"),
     };
+    init_logging(log, Some(&loaded.config))?;
     loaded.log_warnings();
     let watch = match file {
         Some(path) if remote => {
@@ -214,17 +261,43 @@ async fn metrics_listener(
     Ok(None)
 }
 
-async fn resolve_edge(address: &str) -> anyhow::Result<SocketAddr> {
-    let mut addrs = tokio::net::lookup_host(address).await.with_context(|| {
+/// The edge's address, of the family `edge-ip-version` asks for.
+async fn resolve_edge(address: &str, version: EdgeIpVersion) -> anyhow::Result<SocketAddr> {
+    let addrs = tokio::net::lookup_host(address).await.with_context(|| {
         format!("cannot resolve the edge address {address:?}: write it as host:port")
     })?;
-    addrs
-        .next()
-        .with_context(|| format!("the edge address {address:?} resolves to nothing"))
+    let mut addrs = addrs.filter(|a| match version {
+        EdgeIpVersion::Auto => true,
+        EdgeIpVersion::V4 => a.is_ipv4(),
+        EdgeIpVersion::V6 => a.is_ipv6(),
+    });
+    addrs.next().with_context(|| {
+        format!(
+            "the edge address {address:?} has no {} address (edge-ip-version)",
+            version.as_str()
+        )
+    })
 }
 
-pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let start = load_config(&args)?;
+/// Writes the process id to `path` and removes the file when dropped.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn create(path: &Path) -> anyhow::Result<Self> {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("cannot write the pid file {}", path.display()))?;
+        Ok(Self(path.to_owned()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+pub(crate) async fn run(args: RunArgs, log: LogArgs) -> anyhow::Result<ExitCode> {
+    let start = load_config(&args, &log)?;
     let config = &start.config;
     let credentials = credentials::resolve(&args, config)?;
     let edge = args
@@ -233,7 +306,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .or_else(|| config.edge.as_ref().map(|e| e.to_string()))
         .or_else(|| credentials.edge.clone())
         .context("no edge address: pass --edge HOST:PORT (the edge logs the address to advertise) or use a token from `portless tunnel create`")?;
-    let addr = resolve_edge(&edge).await?;
+    let ip_version = match &args.edge_ip_version {
+        Some(text) => text
+            .parse::<EdgeIpVersion>()
+            .map_err(|e| anyhow::anyhow!("--edge-ip-version: {e}"))?,
+        None => config.edge_ip_version,
+    };
+    let addr = resolve_edge(&edge, ip_version).await?;
     let server_name = credentials
         .server_name
         .clone()
@@ -250,7 +329,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         (None, Some(pin)) => EdgeTrust::Pinned(pin.parse::<CaPin>()?),
         (None, None) => EdgeTrust::SystemRoots,
     };
-    let tls = tunnel_client_config(trust)?;
+    let post_quantum = args.post_quantum || config.post_quantum;
+    let tls = if post_quantum {
+        info!("post-quantum key agreement required with the edge (X25519MLKEM768 only)");
+        portless_tls::tunnel_client_config_post_quantum(trust)?
+    } else {
+        tunnel_client_config(trust)?
+    };
     let mut options = ConnectorOptions::new(
         credentials.tunnel_id,
         credentials.secret.clone(),
@@ -268,7 +353,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let retries = args.retries.unwrap_or(config.retries).min(16);
     options.backoff_cap = Duration::from_secs(1u64 << retries);
-    options.bind = config.edge_bind_address;
+    options.bind = args.edge_bind_address.or(config.edge_bind_address);
+    if let Some(label) = args.label.as_ref().or(config.label.as_ref()) {
+        info!(label = %label, tags = ?config.tags, "connector label");
+    }
+    let _pidfile = match args.pidfile.as_ref().or(config.pidfile.as_ref()) {
+        Some(path) => Some(PidFile::create(path)?),
+        None => None,
+    };
     let metrics = metrics_listener(&args, config).await?;
     let handle = Connector::start_with_config_source(
         options,

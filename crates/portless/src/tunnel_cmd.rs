@@ -20,15 +20,20 @@ use crate::paths;
 
 pub(crate) async fn run(command: TunnelCommand) -> anyhow::Result<ExitCode> {
     match command {
+        // Dispatched before logging is set up (see `cli::dispatch`).
+        TunnelCommand::Run(_) => unreachable_run(),
         TunnelCommand::Create(args) => create(args).await,
         TunnelCommand::List(args) => list(&args.state).await,
         TunnelCommand::Route(args) => route(args).await,
         TunnelCommand::Delete(args) => delete(&args.tunnel, &args.state).await,
-        TunnelCommand::Run(args) => crate::run_cmd::run(*args).await,
         TunnelCommand::Ingress(IngressCommand::Validate(args)) => validate(&args),
         TunnelCommand::Ingress(IngressCommand::Rule(args)) => rule(&args.url, &args.config),
         TunnelCommand::Ingress(IngressCommand::Push(args)) => push(args).await,
     }
+}
+
+fn unreachable_run() -> anyhow::Result<ExitCode> {
+    bail!("internal: `tunnel run` is dispatched by cli::dispatch")
 }
 
 async fn open_store(state: &StateArgs) -> anyhow::Result<(StateDir, Store)> {

@@ -487,3 +487,109 @@ fn ingress_commands() {
     assert!(out.stdout.contains("Matched rule #2"), "{out:?}");
     assert!(out.stdout.contains("http://127.0.0.1:8001"), "{out:?}");
 }
+
+/// Flag-style keys of the config format act: `pidfile`, `logfile`, `post-quantum`,
+/// `edge-ip-version`, `loglevel` (from the config file, no flags).
+#[test]
+fn flag_style_keys_from_the_config_file_take_effect() {
+    let (edge, credentials, _) = edge_with_tunnel();
+    let origin = Origin::start("o1");
+    let pidfile = edge.path("connector.pid");
+    let logfile = edge.path("logs/connector.log");
+    let config = edge.path("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "credentials-file: {}\npidfile: {}\nlogfile: {}\npost-quantum: true\nedge-ip-version: \"4\"\ningress:\n  - service: {}\n",
+            credentials.display(),
+            pidfile.display(),
+            logfile.display(),
+            origin.url()
+        ),
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let mut connector = Connector::start_with(&edge, "flags", &["--config", &config_arg], 4);
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, connector.process.pid());
+    let log = std::fs::read_to_string(&logfile).unwrap();
+    assert!(log.contains("Registered tunnel connection"), "{log}");
+    assert!(log.contains("post-quantum key agreement required"), "{log}");
+    assert!(!log.contains("\u{1b}["), "no colour codes in the log file");
+    edge.wait_routed(HOST);
+    let response = edge.get(HOST, "/", 15 * SECOND).unwrap();
+    assert_eq!(response.status, 200, "{response:?}");
+    connector.process.signal("TERM");
+    assert!(connector.process.wait_exit(15 * SECOND).is_some());
+    assert!(!pidfile.exists(), "the pid file is removed at exit");
+
+    // `loglevel` from the file applies: at warn, the registration lines are not written.
+    let quiet_log = edge.path("quiet.log");
+    let quiet = edge.path("quiet.yml");
+    std::fs::write(
+        &quiet,
+        format!(
+            "credentials-file: {}\nlogfile: {}\nloglevel: warn\ningress:\n  - service: {}\n",
+            credentials.display(),
+            quiet_log.display(),
+            origin.url()
+        ),
+    )
+    .unwrap();
+    let quiet_arg = quiet.display().to_string();
+    let mut connector = Connector::start_with(&edge, "quiet", &["--config", &quiet_arg], 4);
+    let log = std::fs::read_to_string(&quiet_log).unwrap();
+    assert!(
+        !log.contains("INFO"),
+        "loglevel: warn from the file applies: {log}"
+    );
+    connector.process.signal("TERM");
+    assert!(connector.process.wait_exit(15 * SECOND).is_some());
+
+    // `loglevel` from the file applies: at warn, the registration lines are not written.
+    let quiet_log = edge.path("quiet.log");
+    let quiet = edge.path("quiet.yml");
+    std::fs::write(
+        &quiet,
+        format!(
+            "credentials-file: {}\nlogfile: {}\nloglevel: warn\ningress:\n  - service: {}\n",
+            credentials.display(),
+            quiet_log.display(),
+            origin.url()
+        ),
+    )
+    .unwrap();
+    let quiet_arg = quiet.display().to_string();
+    let mut connector = Connector::start_with(&edge, "quiet", &["--config", &quiet_arg], 4);
+    let log = std::fs::read_to_string(&quiet_log).unwrap();
+    assert!(
+        !log.contains("INFO"),
+        "loglevel: warn from the file applies: {log}"
+    );
+    connector.process.signal("TERM");
+    assert!(connector.process.wait_exit(15 * SECOND).is_some());
+
+    // An edge reachable only over IPv4, asked for over IPv6: a clear refusal at start.
+    let six = run_portless(
+        edge.state_dir(),
+        &[
+            "tunnel",
+            "run",
+            "--credentials-file",
+            &credentials.display().to_string(),
+            "--url",
+            &origin.url(),
+            "--edge-ip-version",
+            "6",
+            "--metrics",
+            &format!("127.0.0.1:{}", free_tcp_port()),
+        ],
+        15 * SECOND,
+    );
+    assert_ne!(six.code(), Some(0), "{six:?}");
+    assert!(six.stderr.contains("has no 6 address"), "{six:?}");
+}
