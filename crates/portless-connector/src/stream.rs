@@ -101,8 +101,14 @@ async fn answer(shared: &Shared, head: &RequestHead, recv: FramedRecv<RecvHalf>)
     let hit = rules.ingress.find(&head.host, path);
     // `bastionMode` turns any rule into a bastion, as with the incumbent; a `socks-proxy`
     // rule stays one (the incumbent checks it first too).
-    if hit.rule.origin_request().bastion_mode && *hit.rule.service() != Service::SocksProxy {
+    let socks = *hit.rule.service() == Service::SocksProxy
+        || hit.rule.origin_request().proxy_type == portless_ingress::ProxyType::Socks;
+    if hit.rule.origin_request().bastion_mode && !socks {
         return bastion_origin(shared, hit, head, recv).await;
+    }
+    // `proxyType: socks` makes any rule a SOCKS5 proxy, like a `socks-proxy` service.
+    if socks {
+        return socks_proxy(shared, hit, head, recv);
     }
     match hit.rule.service() {
         Service::HttpStatus(code) => Answer::Fixed(

@@ -254,3 +254,21 @@ async fn a_plain_request_to_socks_or_bastion_is_a_bad_request() {
         assert_eq!(headers["portless-error"], "bad_request", "{host}");
     }
 }
+
+#[tokio::test]
+async fn proxy_type_socks_turns_any_rule_into_a_socks_proxy() {
+    let port = echo_server().await;
+    let rules = format!(
+        "ingress:\n  - hostname: proxied.test\n    service: http://127.0.0.1:9\n{}      proxyType: socks\n  - service: http_status:404\n",
+        allow_loopback(port),
+    );
+    let (edge, _connector) = start(ProtocolChoice::Quic, &["proxied.test"], &rules).await;
+    let (mut io, code) = socks(
+        &edge,
+        "proxied.test",
+        &connect_request(1, 1, &[127, 0, 0, 1], port),
+    )
+    .await;
+    assert_eq!(code, 0, "CONNECT through a rule with proxyType: socks");
+    assert_echo(&mut io, b"via proxyType", "proxyType socks echo").await;
+}
