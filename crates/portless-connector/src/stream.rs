@@ -282,10 +282,10 @@ async fn write_answer(
                     .finish_with_message(FrameKind::ResponseHead, &response)
                     .await;
             }
-            // Head, body and end in one write.
-            send.queue_message(FrameKind::ResponseHead, &response)?;
+            send.write_message(FrameKind::ResponseHead, &response)
+                .await?;
             if let Some(body) = body {
-                send.queue_data(&body);
+                send.write_data(&body).await?;
             }
             send.end_body(None).await
         }
@@ -335,9 +335,9 @@ async fn write_answer(
                     .finish_with_message(FrameKind::ResponseHead, &response_head)
                     .await;
             }
+            send.write_message(FrameKind::ResponseHead, &response_head)
+                .await?;
             if switching {
-                send.write_message(FrameKind::ResponseHead, &response_head)
-                    .await?;
                 let Some(recv) = keep else {
                     return Err(portless_transport::TransportError::Aborted);
                 };
@@ -347,8 +347,6 @@ async fn write_answer(
                 splice(TokioIo::new(upgraded), recv, send).await;
                 return Ok(());
             }
-            // The head goes out with the first body chunk when that is ready at once.
-            send.queue_message(FrameKind::ResponseHead, &response_head)?;
             send.send_body(response.into_body()).await
         }
     }

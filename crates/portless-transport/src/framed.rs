@@ -206,18 +206,7 @@ impl FinishWith for tokio::io::DuplexStream {}
 pub struct FramedSend<W> {
     inner: W,
     scratch: BytesMut,
-    /// Frames queued to go out in one write with what follows (see
-    /// [`FramedSend::queue_message`]); flushed before any other write.
-    corked: BytesMut,
 }
-
-/// Body chunks up to this size are queued with the frames around them instead of written on
-/// their own: a small response (head, one chunk, end) then costs one write, one wake-up of the
-/// transport and usually one packet, instead of three.
-const CORK_CHUNK: usize = 16 * 1024;
-
-/// Queued bytes are written once they reach this size.
-const CORK_FLUSH: usize = 64 * 1024;
 
 impl<W: AsyncWrite + Unpin> FramedSend<W> {
     /// Wraps a writer.
@@ -225,53 +214,14 @@ impl<W: AsyncWrite + Unpin> FramedSend<W> {
         Self {
             inner,
             scratch: BytesMut::new(),
-            corked: BytesMut::new(),
         }
     }
 
     async fn write_io(&mut self, bytes: &[u8]) -> Result<(), TransportError> {
-        self.flush_corked().await?;
         self.inner
             .write_all(bytes)
             .await
             .map_err(|e| TransportError::io("writing to the tunnel stream", e))
-    }
-
-    /// Writes the queued frames, if any.
-    pub async fn flush_corked(&mut self) -> Result<(), TransportError> {
-        if self.corked.is_empty() {
-            return Ok(());
-        }
-        let corked = self.corked.split();
-        self.inner
-            .write_all(&corked)
-            .await
-            .map_err(|e| TransportError::io("writing to the tunnel stream", e))
-    }
-
-    /// Queues one message to go out with the next write (for a response head followed by
-    /// its body: [`FramedSend::send_body`] flushes as soon as the body has to wait).
-    pub fn queue_message<T: Serialize>(
-        &mut self,
-        kind: FrameKind,
-        message: &T,
-    ) -> Result<(), TransportError> {
-        encode_message(kind, message, &mut self.corked)?;
-        Ok(())
-    }
-
-    /// Queues an already encoded frame, like [`FramedSend::queue_message`].
-    pub fn queue_encoded(&mut self, frame: &[u8]) {
-        self.corked.extend_from_slice(frame);
-    }
-
-    /// Queues body bytes as `Data` frames.
-    pub fn queue_data(&mut self, data: &[u8]) {
-        for chunk in data.chunks(MAX_DATA_FRAME) {
-            self.corked
-                .extend_from_slice(&encode_data_header(chunk.len()));
-            self.corked.extend_from_slice(chunk);
-        }
     }
 
     /// Writes one serialized message.
@@ -333,13 +283,7 @@ impl<W: AsyncWrite + Unpin> FramedSend<W> {
 
 impl<W: FinishWith> FramedSend<W> {
     async fn finish_with_frame(&mut self) -> Result<(), TransportError> {
-        let frame = if self.corked.is_empty() {
-            self.scratch.split().freeze()
-        } else {
-            let last = self.scratch.split();
-            self.corked.extend_from_slice(&last);
-            self.corked.split().freeze()
-        };
+        let frame = self.scratch.split().freeze();
         self.inner
             .finish_with(&frame)
             .await
@@ -388,27 +332,9 @@ impl<W: FinishWith> FramedSend<W> {
     {
         let mut body = std::pin::pin!(body);
         loop {
-            // What is ready now goes out together; the queue is flushed as soon as the body
-            // has to wait, so streaming (server-sent events) gains no delay.
-            let has_corked = !self.corked.is_empty();
-            let frame = std::future::poll_fn(|cx| match body.as_mut().poll_frame(cx) {
-                Poll::Ready(frame) => Poll::Ready(Some(frame)),
-                Poll::Pending if has_corked => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            })
-            .await;
-            let Some(frame) = frame else {
-                self.flush_corked().await?;
-                continue;
-            };
+            let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
             match frame {
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) if data.len() <= CORK_CHUNK => {
-                        self.queue_data(&data);
-                        if self.corked.len() >= CORK_FLUSH {
-                            self.flush_corked().await?;
-                        }
-                    }
                     Ok(data) => self.write_data(&data).await?,
                     Err(frame) => {
                         let trailers = frame.into_trailers().ok().map(|t| to_header_list(&t));
@@ -431,64 +357,6 @@ impl<W: FinishWith> FramedSend<W> {
 mod tests {
     use super::*;
     use portless_proto::{Control, RequestHead};
-
-    /// Counts the writes that reach the transport.
-    #[derive(Default)]
-    struct CountingWriter {
-        writes: usize,
-        bytes: Vec<u8>,
-    }
-
-    impl AsyncWrite for CountingWriter {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<std::io::Result<usize>> {
-            self.writes += 1;
-            self.bytes.extend_from_slice(buf);
-            Poll::Ready(Ok(buf.len()))
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    impl FinishWith for CountingWriter {}
-
-    #[tokio::test]
-    async fn a_small_response_goes_out_in_one_write() {
-        let mut send = FramedSend::new(CountingWriter::default());
-        let head = portless_proto::ResponseHead {
-            status: 200,
-            headers: Vec::new(),
-            has_body: true,
-        };
-        send.queue_message(FrameKind::ResponseHead, &head).unwrap();
-        let body = http_body_util::Full::new(Bytes::from_static(b"hello"));
-        send.send_body(body).await.unwrap();
-        let writer = send.into_raw();
-        assert_eq!(
-            writer.writes, 1,
-            "head, data and end should share one write"
-        );
-        let mut recv = FramedRecv::new(&writer.bytes[..]);
-        let read: portless_proto::ResponseHead = recv
-            .read_message(FrameKind::ResponseHead, "head")
-            .await
-            .unwrap();
-        assert_eq!(read, head);
-        assert_eq!(
-            recv.read_body_frame().await.unwrap(),
-            BodyFrame::Data(Bytes::from_static(b"hello"))
-        );
-        assert_eq!(recv.read_body_frame().await.unwrap(), BodyFrame::End);
-    }
 
     #[tokio::test]
     async fn body_frames_round_trip_and_a_missing_end_reads_as_abort() {
