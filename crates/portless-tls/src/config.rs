@@ -58,16 +58,7 @@ fn tunnel_server_config_for(
 
 /// The connector's tunnel config: TLS 1.3 only, ALPN [`TUNNEL_ALPN`], edge verified by `trust`.
 pub fn tunnel_client_config(trust: EdgeTrust) -> Result<Arc<ClientConfig>, TlsError> {
-    let provider = provider();
-    let verifier = trust.verifier(provider.clone())?;
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(TLS13_ONLY)
-        .map_err(config_err("tunnel client config"))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![TUNNEL_ALPN.to_vec()];
-    Ok(Arc::new(config))
+    tunnel_client_config_for(trust, provider())
 }
 
 /// [`tunnel_client_config`] offering only X25519MLKEM768: the handshake fails rather than
@@ -76,9 +67,15 @@ pub fn tunnel_client_config_post_quantum(trust: EdgeTrust) -> Result<Arc<ClientC
     let mut pq = (*provider()).clone();
     pq.kx_groups
         .retain(|group| group.name() == rustls::NamedGroup::X25519MLKEM768);
-    let pq = Arc::new(pq);
-    let verifier = trust.verifier(pq.clone())?;
-    let mut config = ClientConfig::builder_with_provider(pq)
+    tunnel_client_config_for(trust, Arc::new(pq))
+}
+
+fn tunnel_client_config_for(
+    trust: EdgeTrust,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let verifier = trust.verifier(provider.clone())?;
+    let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(TLS13_ONLY)
         .map_err(config_err("tunnel client config"))?
         .dangerous()
