@@ -4,14 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic with its message
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
 use portless_connector::ProtocolChoice;
+use portless_test_support::upgrade::{edge_tls, read_response_head};
 use portless_test_support::{TestEdge, init_test_logging};
-use portless_tls::rustls;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
 /// A TCP server that echoes what it reads and, once the client has finished sending,
@@ -41,41 +40,6 @@ async fn echo_then_bye() -> u16 {
     port
 }
 
-/// A TLS connection to the edge's public port for `host`, speaking HTTP/1.1.
-async fn connect_tls(edge: &TestEdge, host: &str) -> impl AsyncRead + AsyncWrite + Unpin {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(edge.ca.cert_der().clone()).unwrap();
-    let mut config = rustls::ClientConfig::builder_with_provider(portless_tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(edge.handle.public_addr())
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .unwrap()
-}
-
-/// Reads up to the end of a response head; returns the head (lowercase) and any bytes after.
-async fn read_head(io: &mut (impl AsyncRead + Unpin)) -> (String, Vec<u8>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = io.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "closed before the response head: {buf:?}");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let rest = buf.split_off(at + 4);
-            return (String::from_utf8_lossy(&buf).to_ascii_lowercase(), rest);
-        }
-    }
-}
-
 async fn tcp_edge(protocol: ProtocolChoice) -> (TestEdge, portless_connector::ConnectorHandle) {
     init_test_logging();
     let edge = TestEdge::start().await;
@@ -96,12 +60,12 @@ async fn upgraded_streams_carry_raw_tcp_both_ways_with_half_close() {
     for protocol in [ProtocolChoice::Quic, ProtocolChoice::Tcp] {
         let (edge, _connector) = tcp_edge(protocol).await;
         for host in ["tcp.test", "ssh.test"] {
-            let mut io = connect_tls(&edge, host).await;
+            let mut io = edge_tls(&edge, host).await;
             let request = format!(
                 "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: portless-tcp\r\n\r\n"
             );
             io.write_all(request.as_bytes()).await.unwrap();
-            let (head, mut rest) = read_head(&mut io).await;
+            let (head, mut rest) = read_response_head(&mut io).await;
             assert!(
                 head.starts_with("http/1.1 101"),
                 "{protocol:?} {host}: {head}"
@@ -156,13 +120,13 @@ async fn a_tcp_rule_whose_name_points_at_metadata_is_refused() {
     let rules = "ingress:\n  - hostname: meta.test\n    service: tcp://db.internal:5432\n  \
                  - service: http_status:404\n";
     let connector = edge.connect(options, rules).await;
-    let mut io = connect_tls(&edge, "meta.test").await;
+    let mut io = edge_tls(&edge, "meta.test").await;
     io.write_all(
         b"GET / HTTP/1.1\r\nHost: meta.test\r\nConnection: Upgrade\r\nUpgrade: portless-tcp\r\n\r\n",
     )
     .await
     .unwrap();
-    let (head, _) = read_head(&mut io).await;
+    let (head, _) = read_response_head(&mut io).await;
     assert!(head.starts_with("http/1.1 502"), "{head}");
     assert!(head.contains("portless-error: egress_denied"), "{head}");
     let metrics = portless_test_support::encode_metrics(connector.metrics_registry());

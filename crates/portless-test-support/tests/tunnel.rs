@@ -211,40 +211,14 @@ async fn bodies_without_content_length_arrive_whole_both_ways() {
 }
 
 async fn websocket_echo(edge: &TestEdge, host: &str) {
-    let port = edge.handle.public_addr().port();
-    let mut roots = portless_tls::rustls::RootCertStore::empty();
-    roots.add(edge.ca.cert_der().clone()).unwrap();
-    let mut config =
-        portless_tls::rustls::ClientConfig::builder_with_provider(portless_tls::provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let name = portless_tls::rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let mut tls = portless_test_support::upgrade::edge_tls(edge, host).await;
     let key = "dGhlIHNhbXBsZSBub25jZQ==";
     let request = format!(
         "GET /ws HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
     );
     tls.write_all(request.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
+    let (head, mut buf) = portless_test_support::upgrade::read_response_head(&mut tls).await;
     let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        let n = tls.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "connection closed before the 101");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(
         head.contains(&format!(
@@ -253,7 +227,6 @@ async fn websocket_echo(edge: &TestEdge, host: &str) {
         )),
         "{head}"
     );
-    buf.drain(..head_end);
     for message in ["hello", "through the tunnel"] {
         tls.write_all(&ws::text_frame(message.as_bytes(), Some([1, 2, 3, 4])))
             .await
