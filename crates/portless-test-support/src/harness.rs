@@ -163,6 +163,20 @@ impl TestEdge {
         Self { handle, store, ca }
     }
 
+    /// Stops the edge (as a restart would) and returns the set-up for its successor: same
+    /// ports, store and CA, QUIC on, default options.
+    pub async fn stop_for_restart(self) -> EdgeSetup {
+        let setup = EdgeSetup {
+            public_addr: Some(self.handle.public_addr()),
+            tunnel_addr: Some(self.handle.tunnel_addr()),
+            store: Some(self.store.clone()),
+            ca: Some(self.ca.clone()),
+            ..EdgeSetup::default()
+        };
+        self.handle.shutdown().await;
+        setup
+    }
+
     /// Creates a tunnel routed from `hostnames`, and makes the edge see the routes now.
     pub async fn add_tunnel(&self, name: &str, hostnames: &[&str]) -> TestTunnel {
         let created = self.store.create_tunnel(name).await.expect("create tunnel");

@@ -14,7 +14,7 @@ use portless_connector::{
 };
 use portless_ingress::TunnelConfig;
 use portless_test_support::{
-    EdgeSetup, LogCapture, TestEdge, TestOrigin, capture_logs, pending_rules, wait_for,
+    LogCapture, TestEdge, TestOrigin, capture_logs, pending_rules, wait_for,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -336,9 +336,8 @@ async fn the_edge_sends_the_config_again_to_a_connector_that_reconnects() {
 
     // The edge goes away; the config changes meanwhile; a new edge process on the same store
     // sends the current version when the connector registers again.
-    let (public, tunnel_addr) = (edge.handle.public_addr(), edge.handle.tunnel_addr());
-    let (store, ca) = (edge.store.clone(), edge.ca.clone());
-    edge.handle.shutdown().await;
+    let store = edge.store.clone();
+    let restart = edge.stop_for_restart().await;
     wait_for("the connector to notice", WAIT, || {
         connector.ready_connections() == 0
     })
@@ -350,14 +349,7 @@ async fn the_edge_sends_the_config_again_to_a_connector_that_reconnects() {
         )
         .await
         .unwrap();
-    let edge = TestEdge::start_with(EdgeSetup {
-        public_addr: Some(public),
-        tunnel_addr: Some(tunnel_addr),
-        store: Some(store),
-        ca: Some(ca),
-        ..EdgeSetup::default()
-    })
-    .await;
+    let edge = TestEdge::start_with(restart).await;
     wait_for("re-registration", WAIT, || {
         connector.ready_connections() == 2
     })

@@ -426,21 +426,12 @@ async fn the_connector_registers_again_after_an_edge_restart() {
             &rules("restart.test", &origin),
         )
         .await;
-    let (public, tunnel_addr) = (edge.handle.public_addr(), edge.handle.tunnel_addr());
-    let (store, ca) = (edge.store.clone(), edge.ca.clone());
-    edge.handle.shutdown().await;
+    let restart = edge.stop_for_restart().await;
     wait_for("the connector to notice", Duration::from_secs(10), || {
         connector.ready_connections() == 0
     })
     .await;
-    let edge = TestEdge::start_with(EdgeSetup {
-        public_addr: Some(public),
-        tunnel_addr: Some(tunnel_addr),
-        store: Some(store),
-        ca: Some(ca),
-        ..EdgeSetup::default()
-    })
-    .await;
+    let edge = TestEdge::start_with(restart).await;
     wait_for("re-registration", Duration::from_secs(15), || {
         connector.ready_connections() == 2
     })
@@ -566,18 +557,9 @@ async fn after_a_fallback_the_connector_moves_back_to_quic_without_failing_reque
     let metrics = || portless_test_support::encode_metrics(connector.metrics_registry());
     assert!(metrics().contains("portless_tunnel_registrations_total{protocol=\"tcp\"} 2"));
     // UDP gets through again: a new edge on the same ports, now with QUIC.
-    let (public, tunnel_addr) = (edge.handle.public_addr(), edge.handle.tunnel_addr());
-    let (store, ca) = (edge.store.clone(), edge.ca.clone());
-    edge.handle.shutdown().await;
+    let restart = edge.stop_for_restart().await;
     drop(black_hole);
-    let edge = TestEdge::start_with(EdgeSetup {
-        public_addr: Some(public),
-        tunnel_addr: Some(tunnel_addr),
-        store: Some(store),
-        ca: Some(ca),
-        ..EdgeSetup::default()
-    })
-    .await;
+    let edge = TestEdge::start_with(restart).await;
     wait_for("connections back on QUIC", Duration::from_secs(15), || {
         metrics().contains("portless_tunnel_registrations_total{protocol=\"quic\"} 2")
     })
