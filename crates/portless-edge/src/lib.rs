@@ -17,6 +17,11 @@
 //! * `registry` — live tunnel connections and the choice of one per request;
 //! * `tunnels` — accepting, registering and supervising connector connections;
 //! * `public` — the public HTTPS listener;
+//! * `stack` — the request pipeline, composed of the layers below;
+//! * `respond` — request ids, error pages and response metrics (outermost layer);
+//! * `canonicalize` — refusal of ambiguous requests, the canonical request;
+//! * `routing` — the tunnel for the canonical host;
+//! * `context` — what layers tell later layers (request extensions);
 //! * `proxy` — one request through a tunnel stream;
 //! * `forwarding` — hop-by-hop removal and `X-Forwarded-*` headers;
 //! * `pages` — error pages (HTML or JSON) with the request id;
@@ -26,6 +31,8 @@
 
 mod body;
 mod bootstrap;
+mod canonicalize;
+mod context;
 mod edge;
 mod error;
 mod executor;
@@ -36,7 +43,10 @@ mod pages;
 mod proxy;
 mod public;
 mod registry;
+mod respond;
 mod routes;
+mod routing;
+mod stack;
 mod tunnels;
 
 pub use bootstrap::{EdgeTls, StateDir};

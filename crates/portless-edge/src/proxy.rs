@@ -1,76 +1,56 @@
 //! One public request through a tunnel stream.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use http::request::Parts;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use portless_proto::{
-    ErrorClass, FrameKind, RequestHead, ResponseHead, StreamError, canonical_host, canonical_path,
-    encode_message,
+    ErrorClass, FrameKind, RequestHead, ResponseHead, StreamError, encode_message,
 };
 use portless_transport::{
     FinishWith as _, FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelBody, content_length,
     to_header_map,
 };
 use tokio::io::AsyncWriteExt as _;
+use tower::Service;
 use tracing::debug;
 
 use crate::body::{EdgeBody, GaugeGuard};
+use crate::context::{Canonical, RequestContext, Routed};
 use crate::edge::EdgeState;
-use crate::forwarding::{Forwarded, REQUEST_ID, request_headers, strip_response, upgrade_protocol};
-use crate::metrics::CodeLabel;
-use crate::pages::error_page;
+use crate::forwarding::{Forwarded, request_headers, strip_response, upgrade_protocol};
 use crate::registry::InFlight;
 
 /// Connections tried for one request before answering `tunnel_down`.
 const MAX_ATTEMPTS: usize = 4;
 
-/// Serves one public request: every outcome is a response, never an error, so hyper never
-/// drops the client without an answer.
-pub(crate) async fn handle(
-    state: Arc<EdgeState>,
-    request: Request<Incoming>,
-    client: SocketAddr,
-) -> Result<Response<EdgeBody>, Infallible> {
-    state.metrics.requests.inc();
-    let gauge = GaugeGuard::new(&state.metrics.concurrent);
-    let request_id = new_request_id();
-    let accept = request.headers().get(header::ACCEPT).cloned();
-    let mut response = match forward(&state, request, client, &request_id, gauge).await {
-        Ok(response) => response,
-        Err(class) => {
-            state.metrics.error(class);
-            debug!(
-                request_id,
-                class = class.as_str(),
-                "request answered with an error page"
-            );
-            error_page(class, &request_id, accept.as_ref())
-        }
-    };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
-    state
-        .metrics
-        .responses
-        .get_or_create(&CodeLabel {
-            status_code: response.status().as_u16(),
-        })
-        .inc();
-    Ok(response)
+/// Last service of the pipeline: one admitted request through a tunnel stream.
+#[derive(Clone)]
+pub(crate) struct Proxy {
+    pub(crate) state: Arc<EdgeState>,
 }
 
-/// A request id: 128 random bits in hex. Ids correlate log lines and support requests;
-/// they are not secrets, so a fast non-cryptographic generator (no syscall per request)
-/// is enough.
-fn new_request_id() -> String {
-    format!("{:032x}", fastrand::u128(..))
+impl Service<Request<Incoming>> for Proxy {
+    type Response = Response<EdgeBody>;
+    type Error = ErrorClass;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<EdgeBody>, ErrorClass>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ErrorClass>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let state = self.state.clone();
+        Box::pin(async move {
+            let gauge = GaugeGuard::new(&state.metrics.concurrent);
+            forward(&state, request, gauge).await
+        })
+    }
 }
 
 /// Why no response head came back.
@@ -84,15 +64,21 @@ enum Failure {
 async fn forward(
     state: &Arc<EdgeState>,
     request: Request<Incoming>,
-    client: SocketAddr,
-    request_id: &str,
     gauge: GaugeGuard,
 ) -> Result<Response<EdgeBody>, ErrorClass> {
     let (mut parts, body) = request.into_parts();
-    let host = request_host(&parts)?;
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let path = canonical_path(path).map_err(|_| ErrorClass::BadRequest)?;
-    let route = state.routes.lookup(&host).ok_or(ErrorClass::NoRoute)?;
+    // Earlier layers always set these; a request without them is refused, not guessed at.
+    let (Some(context), Some(canonical), Some(Routed(route))) = (
+        parts.extensions.remove::<RequestContext>(),
+        parts.extensions.remove::<Canonical>(),
+        parts.extensions.remove::<Routed>(),
+    ) else {
+        return Err(ErrorClass::Internal);
+    };
+    let request_id = context.request_id.as_str();
+    let client = context.client;
+    let host = canonical.host;
+    let path = canonical.path_and_query;
     let upgrade = upgrade_protocol(parts.version, &parts.headers);
     let has_body = upgrade.is_none() && !body.is_end_stream();
     let headers = request_headers(
@@ -191,34 +177,6 @@ async fn forward(
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     Ok(response)
-}
-
-/// The request's host, canonical. The URI's authority (HTTP/2 `:authority`, HTTP/1.1
-/// absolute-form) and the `Host` header must agree, and `Host` must not repeat: a request
-/// that names two hosts is refused rather than routed by one and judged by the other.
-fn request_host(parts: &Parts) -> Result<String, ErrorClass> {
-    let mut hosts = parts.headers.get_all(header::HOST).iter();
-    let from_header = hosts.next();
-    if hosts.next().is_some() {
-        return Err(ErrorClass::BadRequest);
-    }
-    let from_header = from_header
-        .map(|v| v.to_str().map_err(|_| ErrorClass::BadRequest))
-        .transpose()?
-        .map(canonical_host)
-        .transpose()
-        .map_err(|_| ErrorClass::BadRequest)?;
-    let from_uri = parts
-        .uri
-        .authority()
-        .map(|a| canonical_host(a.as_str()))
-        .transpose()
-        .map_err(|_| ErrorClass::BadRequest)?;
-    match (from_uri, from_header) {
-        (Some(uri), Some(header)) if uri != header => Err(ErrorClass::BadRequest),
-        (Some(host), _) | (None, Some(host)) => Ok(host),
-        (None, None) => Err(ErrorClass::BadRequest),
-    }
 }
 
 fn is_idempotent(method: &Method) -> bool {

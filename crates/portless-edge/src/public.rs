@@ -8,11 +8,13 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
 use tracing::{debug, info, warn};
 
+use crate::context::ConnectionInfo;
 use crate::edge::EdgeState;
 use crate::executor::TrackedExecutor;
-use crate::proxy;
+use crate::stack;
 
 /// Accepts public connections until shutdown, then lets in-flight requests finish for the
 /// grace period.
@@ -89,8 +91,18 @@ async fn serve_connection(
     watcher: hyper_util::server::graceful::Watcher,
     state: Arc<EdgeState>,
 ) {
-    let service =
-        hyper::service::service_fn(move |request| proxy::handle(state.clone(), request, client));
+    let info = ConnectionInfo {
+        server_name: stream
+            .get_ref()
+            .1
+            .server_name()
+            .and_then(|name| portless_proto::canonical_host(name).ok()),
+    };
+    let pipeline = stack::pipeline(state, client);
+    let service = hyper::service::service_fn(move |mut request| {
+        request.extensions_mut().insert(info.clone());
+        pipeline.clone().oneshot(request)
+    });
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     if let Err(e) = watcher.watch(connection.into_owned()).await {
         debug!(%client, error = %e, "public connection ended with an error");

@@ -65,7 +65,11 @@ pub fn canonical_host(authority: &str) -> Result<String, CanonicalError> {
 }
 
 fn valid_port(port: &str) -> bool {
-    !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+    // Digits only (no sign, no spaces: `u16::from_str` would take `+80`), and in range.
+    !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok()
 }
 
 /// Canonical path and query.

@@ -39,7 +39,7 @@ async fn edge_with_tunnel(
 }
 
 #[tokio::test]
-async fn routes_by_canonical_host_and_answers_404_for_unknown_hosts() {
+async fn routes_by_canonical_host_and_refuses_a_host_other_than_the_sni() {
     init_test_logging();
     let edge = TestEdge::start().await;
     let alpha = TestOrigin::start("alpha").await;
@@ -71,16 +71,17 @@ async fn routes_by_canonical_host_and_answers_404_for_unknown_hosts() {
             (StatusCode::OK, &b"hello from beta"[..])
         );
     }
-    // An unrouted hostname has no certificate (the edge issues only for routed names), so the
-    // 404 is seen with a routed name's TLS and the unknown name in Host.
+    // A Host that is not the name the TLS handshake asked for is refused before routing: the
+    // certificate and the access policy would be about different applications. (Unrouted
+    // names get no certificate, so the 404 itself is proven end to end with curl -k.)
     let client = edge.client(false);
     let request = Request::get(client.url("alpha.test", "/hello"))
         .header("host", "nobody.test")
         .body(ClientBody::default())
         .unwrap();
     let response = client.send(request).await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(response.headers()["portless-error"], "no_route");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.headers()["portless-error"], "bad_request");
     let id = response.headers()["x-request-id"]
         .to_str()
         .unwrap()
