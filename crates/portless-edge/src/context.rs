@@ -58,6 +58,11 @@ impl Canonical {
     }
 }
 
-/// Which tunnel serves the request (set by the routing layer).
+/// Who serves the request (set by the routing layer).
 #[derive(Debug, Clone)]
-pub(crate) struct Routed(pub(crate) RouteTarget);
+pub(crate) enum Routed {
+    /// A tunnel.
+    Tunnel(RouteTarget),
+    /// The edge's own login portal.
+    Portal,
+}

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+use crate::access::EdgeAccess;
 use crate::bootstrap::EdgeTls;
 use crate::metrics::EdgeMetrics;
 use crate::registry::Registry;
@@ -28,6 +29,8 @@ pub(crate) struct EdgeState {
     /// Remotely managed configs, per tunnel with live connections.
     pub(crate) configs: TunnelConfigs,
     pub(crate) metrics: EdgeMetrics,
+    /// Access control, when configured.
+    pub(crate) access: Option<Arc<EdgeAccess>>,
     /// Every task of the edge: listeners, connections, body pumps, upgrades.
     pub(crate) tasks: TaskTracker,
     /// Stops the public listener (first step of shutdown).
@@ -72,6 +75,10 @@ impl Edge {
         let metrics = EdgeMetrics::register(&mut metrics_registry);
         let root = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let access = match options.access.clone() {
+            Some(access) => Some(EdgeAccess::load(access, store.clone(), &mut metrics_registry).await?),
+            None => None,
+        };
         let routes = Arc::new(RouteTable::default());
         let version = store.routes_version().await?;
         routes.reload(&store).await?;
@@ -82,6 +89,7 @@ impl Edge {
             registry: Registry::new(metrics.clone()),
             configs: TunnelConfigs::default(),
             metrics,
+            access: access.clone(),
             tasks: tasks.clone(),
             public_shutdown: root.child_token(),
             tunnel_shutdown: root.child_token(),
@@ -113,8 +121,18 @@ impl Edge {
             state.clone(),
             store.clone(),
         ));
+        if let Some(access) = &access {
+            tasks.spawn(access.clone().maintain(root.child_token()));
+            tasks.spawn(access.audit.writer(root.child_token()));
+        }
         let served = routes.clone();
-        let public_tls = tls.public_config(move |name| served.lookup(name).is_some())?;
+        let portals: Vec<String> = access
+            .iter()
+            .flat_map(|a| a.portals.iter().map(|p| p.host.clone()))
+            .collect();
+        let public_tls = tls.public_config(move |name| {
+            served.lookup(name).is_some() || portals.iter().any(|p| p == name)
+        })?;
         let public_done = tokio::spawn(public::serve_public(
             listeners.public,
             public_tls,

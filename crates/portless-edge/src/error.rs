@@ -20,4 +20,10 @@ pub enum EdgeError {
     /// The control-plane store failed.
     #[error(transparent)]
     Store(#[from] portless_store::StoreError),
+    /// The access configuration (policy, users, portal, keys) could not be loaded.
+    #[error("access: {detail}")]
+    Access {
+        /// What is wrong and how to fix it.
+        detail: String,
+    },
 }

@@ -11,6 +11,7 @@
 //!
 //! Layout:
 //! * `edge` — start-up and shutdown of the whole edge;
+//! * `access` — policy, portal, sessions and identity for every request;
 //! * `options` — settings and injected listeners;
 //! * `bootstrap` — the local CA, certificates and TLS configs from a state directory;
 //! * `routes` — hostname → tunnel table, reloaded from the store on change;
@@ -29,6 +30,7 @@
 //! * `metrics` — the edge's Prometheus metrics;
 //! * `executor` — hyper executor that keeps tasks owned.
 
+mod access;
 mod body;
 mod bootstrap;
 mod canonicalize;
@@ -49,6 +51,7 @@ mod routing;
 mod stack;
 mod tunnels;
 
+pub use access::AccessOptions;
 pub use bootstrap::{EdgeTls, StateDir};
 pub use edge::{Edge, EdgeHandle};
 pub use error::EdgeError;

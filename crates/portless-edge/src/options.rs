@@ -6,6 +6,8 @@ use std::time::Duration;
 use portless_transport::TransportConfig;
 use tokio::net::TcpListener;
 
+use crate::AccessOptions;
+
 /// Settings of one edge.
 #[derive(Debug, Clone)]
 pub struct EdgeOptions {
@@ -23,6 +25,8 @@ pub struct EdgeOptions {
     pub grace_period: Duration,
     /// Limit for a client's TLS handshake and request head.
     pub client_header_timeout: Duration,
+    /// Access control; `None` serves every route publicly.
+    pub access: Option<AccessOptions>,
 }
 
 impl Default for EdgeOptions {
@@ -35,6 +39,7 @@ impl Default for EdgeOptions {
             route_poll: Duration::from_secs(1),
             grace_period: Duration::from_secs(30),
             client_header_timeout: Duration::from_secs(30),
+            access: None,
         }
     }
 }

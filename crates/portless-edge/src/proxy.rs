@@ -68,7 +68,7 @@ async fn forward(
 ) -> Result<Response<EdgeBody>, ErrorClass> {
     let (mut parts, body) = request.into_parts();
     // Earlier layers always set these; a request without them is refused, not guessed at.
-    let (Some(context), Some(canonical), Some(Routed(route))) = (
+    let (Some(context), Some(canonical), Some(Routed::Tunnel(route))) = (
         parts.extensions.remove::<RequestContext>(),
         parts.extensions.remove::<Canonical>(),
         parts.extensions.remove::<Routed>(),

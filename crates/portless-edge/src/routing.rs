@@ -1,4 +1,4 @@
-//! Routing layer: which tunnel serves the canonical host.
+//! Routing layer: which tunnel serves the canonical host (or whether it is the portal).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -52,13 +52,22 @@ where
     }
 
     fn call(&mut self, mut request: Request<Incoming>) -> Self::Future {
-        let target = request
-            .extensions()
-            .get::<Canonical>()
-            .and_then(|canonical| self.state.routes.lookup(&canonical.host));
+        let host = request.extensions().get::<Canonical>().map(|c| c.host.as_str());
+        let portal = self
+            .state
+            .access
+            .as_ref()
+            .zip(host)
+            .is_some_and(|(access, host)| access.portal_at(host).is_some());
+        let target = if portal {
+            Some(Routed::Portal)
+        } else {
+            host.and_then(|host| self.state.routes.lookup(host))
+                .map(Routed::Tunnel)
+        };
         match target {
             Some(target) => {
-                request.extensions_mut().insert(Routed(target));
+                request.extensions_mut().insert(target);
                 Box::pin(self.inner.call(request))
             }
             None => Box::pin(std::future::ready(Err(ErrorClass::NoRoute))),

@@ -1,12 +1,14 @@
 //! The edge's request pipeline, composed in one place:
 //!
 //! ```text
-//! respond → canonicalize → route → proxy
+//! respond → canonicalize → route → access → proxy
 //! ```
 //!
 //! * `respond` gives every request an id and turns refusals into pages and metrics;
 //! * `canonicalize` refuses ambiguous requests and computes the canonical host and path once;
-//! * `route` picks the tunnel for the canonical host;
+//! * `route` picks the tunnel for the canonical host (or the portal);
+//! * `access` judges the request against the policy, answers the portal, and sets the
+//!   identity headers and signed assertion origins receive;
 //! * `proxy` streams the request through one of that tunnel's connections.
 //!
 //! A request refused by a layer never reaches the layers after it.
@@ -16,6 +18,7 @@ use std::sync::Arc;
 
 use tower::ServiceBuilder;
 
+use crate::access::AccessLayer;
 use crate::canonicalize::CanonicalizeLayer;
 use crate::edge::EdgeState;
 use crate::proxy::Proxy;
@@ -41,6 +44,9 @@ pub(crate) fn pipeline(
         })
         .layer(CanonicalizeLayer)
         .layer(RouteLayer {
+            state: state.clone(),
+        })
+        .layer(AccessLayer {
             state: state.clone(),
         })
         .service(Proxy { state })

@@ -66,6 +66,8 @@ pub struct EdgeSetup {
     pub ca: Option<SharedCa>,
     /// Edge options.
     pub options: EdgeOptions,
+    /// Access control, configured for the edge's public port once it is bound.
+    pub access: Option<std::sync::Arc<crate::access::AccessFixture>>,
 }
 
 impl Default for EdgeSetup {
@@ -77,6 +79,7 @@ impl Default for EdgeSetup {
             store: None,
             ca: None,
             options: fast_edge_options(),
+            access: None,
         }
     }
 }
@@ -157,7 +160,12 @@ impl TestEdge {
             ),
         };
         let tls = EdgeTls::from_ca(ca.clone(), &["127.0.0.1".to_owned()]).expect("edge TLS");
-        let handle = Edge::start(setup.options, listeners, tls, store.clone())
+        let mut options = setup.options;
+        if let Some(access) = &setup.access {
+            let port = listeners.public.local_addr().expect("public addr").port();
+            options.access = Some(access.options(port));
+        }
+        let handle = Edge::start(options, listeners, tls, store.clone())
             .await
             .expect("start edge");
         Self { handle, store, ca }

@@ -9,18 +9,22 @@
 //! * `origin` — [`TestOrigin`]: an HTTP origin with streaming, SSE, slow and WebSocket
 //!   endpoints;
 //! * `client` — [`TestClient`]: HTTPS client resolving every hostname to the edge;
+//! * `browser` — [`Browser`]: cookies, forms and redirects for portal tests;
 //! * `ws` — minimal WebSocket framing for echo tests;
 //! * `memory` — resident-memory sampling of this process.
 
 // A test harness: a failed set-up step should panic with its message, like an assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod access;
+mod browser;
 mod client;
 mod harness;
 mod memory;
 mod origin;
 pub mod ws;
 
+pub use browser::{Browser, Page, form_body};
 pub use client::{ClientBody, TestClient};
 pub use harness::{
     EdgeSetup, TestEdge, TestTunnel, encode_metrics, fast_edge_options, init_test_logging,

@@ -85,6 +85,15 @@ pub(crate) struct EdgeArgs {
     /// Time in-flight requests get on shutdown.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub(crate) grace_period: Duration,
+    /// Access configuration (`access_control`, `session`, users file...): every routed
+    /// hostname is then judged by its policy, with the login portal on the configured auth
+    /// host. Without it, every route is public.
+    #[arg(long, env = "PORTLESS_ACCESS_CONFIG")]
+    pub(crate) access_config: Option<PathBuf>,
+    /// A reverse proxy (address or CIDR) whose forwarded headers the forward-auth endpoints
+    /// trust; repeat for several.
+    #[arg(long = "trusted-proxy", env = "PORTLESS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Where the edge keeps its state.

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use portless_edge::{Edge, EdgeListeners, EdgeOptions, EdgeTls, StateDir};
+use portless_edge::{AccessOptions, Edge, EdgeListeners, EdgeOptions, EdgeTls, StateDir};
 use portless_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -87,9 +87,15 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         metrics: Some(bind_tcp(args.metrics, "metrics listener", "--metrics").await?),
     };
     store.set_setting(SETTING_ADVERTISE, &advertise).await?;
+    let access = args.access_config.map(|config| {
+        let mut access = AccessOptions::new(config, state.0.join("access.key"));
+        access.trusted_proxies = args.trusted_proxies.clone();
+        access
+    });
     let options = EdgeOptions {
         name: args.name,
         grace_period: args.grace_period,
+        access,
         ..EdgeOptions::default()
     };
     let pin = tls.pin();

@@ -1,0 +1,80 @@
+//! The identity a request to an application proves: a service token, or an application
+//! session cookie — re-read against the users file at every request, so a disabled user or
+//! a changed group takes effect at once.
+
+use std::time::SystemTime;
+
+use http::HeaderMap;
+use portless_access::service_token::token_from_headers;
+use portless_access::session::AppSessionId;
+use portless_access::{AuthLevel, Identity, Subject};
+
+use super::EdgeAccess;
+use super::http_util::{APP_COOKIE, CookieValue, cookie};
+
+/// What a request proved about who sent it.
+#[derive(Debug)]
+pub(crate) enum Presented {
+    /// Nothing: anonymous.
+    Anonymous,
+    /// A valid session or service token.
+    Identity(Identity),
+    /// Service-token headers that are malformed (one of the pair, two values): `400`.
+    Malformed,
+    /// A service token that does not authenticate: `403`, and never a login page (a machine
+    /// cannot log in). `who` names the client id for the audit log.
+    BadToken { who: String, reason: &'static str },
+}
+
+/// Who is behind a request to application `host`.
+pub(crate) async fn identify(
+    access: &EdgeAccess,
+    headers: &HeaderMap,
+    host: &str,
+    now: SystemTime,
+) -> Presented {
+    match token_from_headers(headers) {
+        Err(_) => return Presented::Malformed,
+        Ok(Some((client_id, secret))) => {
+            return match access.tokens.authenticate(&client_id, &secret, now).await {
+                Ok(token) => Presented::Identity(token.identity()),
+                Err(refusal) => Presented::BadToken {
+                    who: client_id,
+                    reason: refusal.as_str(),
+                },
+            };
+        }
+        Ok(None) => {}
+    }
+    let CookieValue::One(value) = cookie(headers, APP_COOKIE) else {
+        // Absent, or sent twice (cookie tossing): anonymous either way.
+        return Presented::Anonymous;
+    };
+    let Some(view) = AppSessionId::parse(&value)
+        .and_then(|id| access.sessions.app_session(&id, host, now))
+    else {
+        return Presented::Anonymous;
+    };
+    match user_identity(access, &view.user, view.level) {
+        Some(identity) => Presented::Identity(identity),
+        None => Presented::Anonymous,
+    }
+}
+
+/// The identity of `user` as the users file says now; `None` when removed or disabled.
+pub(crate) fn user_identity(access: &EdgeAccess, user: &str, level: AuthLevel) -> Option<Identity> {
+    let users = access.users.current();
+    let record = users.get(user)?;
+    if record.disabled {
+        return None;
+    }
+    Some(Identity {
+        subject: Subject::User {
+            name: record.name.clone(),
+            level,
+        },
+        display_name: record.displayname.clone(),
+        email: record.email.clone(),
+        groups: record.groups.clone(),
+    })
+}

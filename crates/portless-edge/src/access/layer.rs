@@ -1,0 +1,260 @@
+//! The access layer: every request to a routed host is judged against the policy before the
+//! proxy sees it; the portal host is answered here and never proxied.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use portless_access::assertion::AssertionClaims;
+use portless_access::audit::{AuditEvent, AuditKind};
+use portless_access::headers::{set_identity_headers, strip_edge_cookies, strip_identity_headers};
+use portless_access::policy::Decision;
+use portless_access::{AccessRequest, Identity};
+use portless_proto::ErrorClass;
+use tower::{Layer, Service};
+use tracing::debug;
+
+use super::http_util::{encode, json, redirect};
+use super::identify::{Presented, identify};
+use super::{EdgeAccess, app_paths, pages, portal};
+use crate::body::EdgeBody;
+use crate::context::{Canonical, RequestContext, Routed};
+use crate::edge::EdgeState;
+
+type Answer = Result<Response<EdgeBody>, ErrorClass>;
+
+/// Judges each request; see the module doc.
+#[derive(Clone)]
+pub(crate) struct AccessLayer {
+    pub(crate) state: Arc<EdgeState>,
+}
+
+impl<S> Layer<S> for AccessLayer {
+    type Service = Access<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Access {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The service of [`AccessLayer`].
+#[derive(Clone)]
+pub(crate) struct Access<S> {
+    inner: S,
+    state: Arc<EdgeState>,
+}
+
+impl<S> Service<Request<Incoming>> for Access<S>
+where
+    S: Service<Request<Incoming>, Response = Response<EdgeBody>, Error = ErrorClass>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<EdgeBody>;
+    type Error = ErrorClass;
+    type Future = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ErrorClass>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Incoming>) -> Self::Future {
+        let Some(access) = self.state.access.clone() else {
+            // No access configured: every route is public, but identity headers a client
+            // made up still never reach an origin.
+            strip_identity_headers(request.headers_mut());
+            return Box::pin(self.inner.call(request));
+        };
+        // The ready inner service handles this request; a clone takes its place.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Box::pin(judge(state, access, inner, request))
+    }
+}
+
+async fn judge<S>(
+    state: Arc<EdgeState>,
+    access: Arc<EdgeAccess>,
+    mut inner: S,
+    mut request: Request<Incoming>,
+) -> Answer
+where
+    S: Service<Request<Incoming>, Response = Response<EdgeBody>, Error = ErrorClass>,
+{
+    let (Some(context), Some(canonical), Some(routed)) = (
+        request.extensions().get::<RequestContext>().cloned(),
+        request.extensions().get::<Canonical>().cloned(),
+        request.extensions().get::<Routed>().cloned(),
+    ) else {
+        return Err(ErrorClass::Internal);
+    };
+    if matches!(routed, Routed::Portal) {
+        return portal::handle(&state, &access, request, &context, &canonical).await;
+    }
+    if let Some(answer) = app_paths::handle(&access, &request, &context, &canonical).await {
+        return answer;
+    }
+    let now = SystemTime::now();
+    let identity = match identify(&access, request.headers(), &canonical.host, now).await {
+        Presented::Anonymous => None,
+        Presented::Identity(identity) => Some(identity),
+        Presented::Malformed => return Err(ErrorClass::BadRequest),
+        Presented::BadToken { who, reason } => {
+            record(&access, &context, &canonical, request.method(), Some(who), "deny", Some(reason.to_owned()), "token");
+            return Ok(pages::denied(None, &context.request_id, None));
+        }
+    };
+    let policy = access.policy();
+    let decision = policy.evaluate(&AccessRequest {
+        host: &canonical.host,
+        path: canonical.path(),
+        query: canonical.query(),
+        method: request.method().as_str(),
+        client_ip: context.client.ip(),
+        identity: identity.as_ref(),
+    });
+    let rule = rule_label(&decision);
+    record(
+        &access,
+        &context,
+        &canonical,
+        request.method(),
+        identity.as_ref().map(|i| i.name().to_owned()),
+        decision_label(&decision),
+        None,
+        &rule,
+    );
+    match decision {
+        Decision::Bypass { .. } | Decision::Allow { .. } => {
+            let assertion = match &identity {
+                Some(identity) => Some(sign(&access, identity, &canonical.host, now)?),
+                None => None,
+            };
+            let headers = request.headers_mut();
+            strip_identity_headers(headers);
+            strip_edge_cookies(headers);
+            set_identity_headers(headers, identity.as_ref(), assertion.as_deref())
+                .map_err(|_| ErrorClass::BadRequest)?;
+            inner.call(request).await
+        }
+        Decision::LoginRequired { .. } | Decision::SecondFactorRequired { .. } => {
+            Ok(login_required(&access, request.method(), request.headers(), &canonical))
+        }
+        Decision::Deny { .. } => Ok(pages::denied(
+            identity.as_ref().map(Identity::name),
+            &context.request_id,
+            access
+                .portal_for(&canonical.host)
+                .map(|p| format!("{}/logout", p.base_url))
+                .as_deref(),
+        )),
+    }
+}
+
+/// The signed assertion for `identity` on application `host`.
+fn sign(access: &EdgeAccess, identity: &Identity, host: &str, now: SystemTime) -> Result<String, ErrorClass> {
+    let issuer = access
+        .portal_for(host)
+        .map(|p| p.base_url.as_str())
+        .unwrap_or_default();
+    let claims = AssertionClaims::for_identity(identity, host, issuer, now, access.options.assertion_ttl);
+    access.keys.sign(&claims).map_err(|e| {
+        debug!(error = %e, "signing the assertion failed");
+        ErrorClass::Internal
+    })
+}
+
+/// Browsers go to the portal; scripts and XHR get `401`.
+fn login_required(
+    access: &EdgeAccess,
+    method: &Method,
+    headers: &HeaderMap,
+    canonical: &Canonical,
+) -> Response<EdgeBody> {
+    let Some(portal) = access.portal_for(&canonical.host) else {
+        return pages::denied(None, "", None);
+    };
+    let target = format!("https://{}{}", canonical.authority, canonical.path_and_query);
+    let location = format!(
+        "{}/?rd={}&rm={}",
+        portal.base_url,
+        encode(&target),
+        encode(method.as_str())
+    );
+    if !wants_html(headers) {
+        let mut response = json(
+            StatusCode::UNAUTHORIZED,
+            format!("{{\"status\":401,\"error\":\"login_required\",\"login\":{location:?}}}\n"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        return response;
+    }
+    let status = if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        StatusCode::FOUND
+    } else {
+        StatusCode::SEE_OTHER
+    };
+    redirect(status, &location)
+}
+
+/// A browser navigation (HTML accepted, not an XHR).
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
+    let xhr = headers
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
+    let html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    !xhr && html
+}
+
+fn decision_label(decision: &Decision) -> &'static str {
+    match decision {
+        Decision::Bypass { .. } => "bypass",
+        Decision::Allow { .. } => "allow",
+        Decision::LoginRequired { .. } => "login_required",
+        Decision::SecondFactorRequired { .. } => "second_factor_required",
+        Decision::Deny { .. } => "deny",
+    }
+}
+
+fn rule_label(decision: &Decision) -> String {
+    decision.rule().to_string()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    access: &EdgeAccess,
+    context: &RequestContext,
+    canonical: &Canonical,
+    method: &Method,
+    who: Option<String>,
+    result: &str,
+    detail: Option<String>,
+    rule: &str,
+) {
+    access.audit.record(AuditEvent {
+        at: SystemTime::now(),
+        kind: AuditKind::AccessDecision,
+        who,
+        what: format!("{method} https://{}{}", canonical.host, canonical.path_and_query),
+        rule: Some(rule.to_owned()),
+        result: result.to_owned(),
+        client: context.client.ip(),
+        request_id: context.request_id.clone(),
+        detail,
+    });
+}

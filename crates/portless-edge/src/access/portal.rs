@@ -1,0 +1,471 @@
+//! The login portal on the auth host: password, then TOTP; TOTP enrolment after
+//! re-authentication; sign-out; and a code exchange that hands each application its own
+//! session (see `app_paths`).
+//!
+//! Every state-changing request is a form POST that must carry the session's CSRF token and,
+//! when the browser sends one, an `Origin` of the portal itself. Sessions get a new id at each
+//! factor step. First-factor answers take at least `login_floor`, whatever happened.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use portless_access::audit::{AuditEvent, AuditKind};
+use portless_access::policy::Decision;
+use portless_access::redirect::RedirectTarget;
+use portless_access::session::{PortalSession, SessionId};
+use portless_access::{AccessRequest, AuthLevel};
+use portless_proto::ErrorClass;
+
+use super::http_util::{PORTAL_COOKIE, CookieValue, cookie, encode, read_form, redirect, set_cookie};
+use super::identify::user_identity;
+use super::setup::PortalSite;
+use super::{EdgeAccess, app_paths, forward, pages};
+use crate::body::EdgeBody;
+use crate::context::{Canonical, RequestContext};
+use crate::edge::EdgeState;
+
+type Answer = Result<Response<EdgeBody>, ErrorClass>;
+
+/// Everything one portal request needs.
+struct Visit<'a> {
+    access: &'a EdgeAccess,
+    portal: &'a PortalSite,
+    context: &'a RequestContext,
+    now: SystemTime,
+}
+
+/// Answers a request to a portal host.
+pub(crate) async fn handle(
+    state: &Arc<EdgeState>,
+    access: &Arc<EdgeAccess>,
+    request: Request<Incoming>,
+    context: &RequestContext,
+    canonical: &Canonical,
+) -> Answer {
+    let _ = state;
+    let Some(portal) = access.portal_at(&canonical.host) else {
+        return Err(ErrorClass::NoRoute);
+    };
+    let visit = Visit {
+        access,
+        portal,
+        context,
+        now: SystemTime::now(),
+    };
+    let path = canonical.path();
+    if let Some(endpoint) = forward::endpoint(path) {
+        return forward::handle(access, endpoint, &request, context).await;
+    }
+    let method = request.method().clone();
+    match (method, path) {
+        (Method::GET | Method::HEAD, pages::STYLESHEET_PATH) => Ok(stylesheet()),
+        (Method::GET | Method::HEAD, "/.well-known/jwks.json" | "/cdn-cgi/access/certs") => {
+            Ok(app_paths::jwks(access))
+        }
+        (Method::GET | Method::HEAD, "/") => Ok(visit.index(request.headers(), canonical)),
+        (Method::GET | Method::HEAD, "/logout") => Ok(visit.logout_page(request.headers())),
+        (Method::GET | Method::HEAD, "/settings/totp") => Ok(visit.enrolment(request.headers())),
+        (Method::POST, "/login" | "/2fa/totp" | "/settings/reauth" | "/settings/totp" | "/logout") => {
+            visit.post(path, request).await
+        }
+        _ => Err(ErrorClass::NoRoute),
+    }
+}
+
+fn stylesheet() -> Response<EdgeBody> {
+    let mut response = Response::new(EdgeBody::full(Bytes::from_static(pages::STYLESHEET.as_bytes())));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
+
+/// A response that also sets the portal cookie to `session`.
+fn with_session(mut response: Response<EdgeBody>, session: &SessionId) -> Response<EdgeBody> {
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(PORTAL_COOKIE, Some(session.as_str()), None));
+    response
+}
+
+// === impl Visit ===
+
+impl Visit<'_> {
+    /// The browser's live portal session, if any.
+    fn session(&self, headers: &HeaderMap) -> Option<(SessionId, PortalSession)> {
+        let CookieValue::One(value) = cookie(headers, PORTAL_COOKIE) else {
+            return None;
+        };
+        let id = SessionId::parse(&value)?;
+        let session = self.access.sessions.get(&id, self.now)?;
+        Some((id, session))
+    }
+
+    /// The live session, or a new anonymous one (returned with `true`: set its cookie).
+    fn session_or_new(&self, headers: &HeaderMap) -> (SessionId, PortalSession, bool) {
+        match self.session(headers) {
+            Some((id, session)) => (id, session, false),
+            None => {
+                let (id, session) = self.access.sessions.create_anonymous(self.now);
+                (id, session, true)
+            }
+        }
+    }
+
+    fn validated_rd(&self, rd: Option<&str>) -> Result<Option<RedirectTarget>, Response<EdgeBody>> {
+        match rd.filter(|rd| !rd.is_empty()) {
+            None => Ok(None),
+            Some(rd) => self.access.redirects.validate(rd).map(Some).map_err(|e| {
+                pages::message(
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in link is not valid",
+                    &format!("The address to return to was refused ({e}). Open the application again to get a fresh link."),
+                )
+            }),
+        }
+    }
+
+    /// `GET /?rd=…`: sign in, continue to a second factor, or hand the application a code.
+    fn index(&self, headers: &HeaderMap, canonical: &Canonical) -> Response<EdgeBody> {
+        let rd_raw = super::http_util::query_param(canonical.query(), "rd");
+        let rm = super::http_util::query_param(canonical.query(), "rm")
+            .filter(|m| Method::from_bytes(m.as_bytes()).is_ok())
+            .unwrap_or_else(|| "GET".to_owned());
+        let target = match self.validated_rd(rd_raw.as_deref()) {
+            Ok(target) => target,
+            Err(page) => return page,
+        };
+        let (id, session, new) = self.session_or_new(headers);
+        let response = self.continue_flow(&id, &session, target.as_ref(), rd_raw.as_deref(), &rm);
+        if new { with_session(response, &id) } else { response }
+    }
+
+    fn continue_flow(
+        &self,
+        id: &SessionId,
+        session: &PortalSession,
+        target: Option<&RedirectTarget>,
+        rd: Option<&str>,
+        method: &str,
+    ) -> Response<EdgeBody> {
+        let Some(user) = session.user.as_deref() else {
+            return pages::login(&session.csrf_token, rd, None);
+        };
+        let level = session.level.unwrap_or(AuthLevel::OneFactor);
+        let Some(identity) = user_identity(self.access, user, level) else {
+            // Removed or disabled since login: the session ends here.
+            self.access.sessions.revoke(id);
+            let (id, fresh) = self.access.sessions.create_anonymous(self.now);
+            return with_session(pages::login(&fresh.csrf_token, rd, None), &id);
+        };
+        let Some(target) = target else {
+            return pages::message(
+                StatusCode::OK,
+                "Signed in",
+                &format!("You are signed in as {}. You can close this page or open an application.", identity.name()),
+            );
+        };
+        if target.host() == self.portal.host {
+            // Back to a portal page (enrolment, for instance): no application to ask.
+            return redirect(StatusCode::FOUND, target.as_str());
+        }
+        let policy = self.access.policy();
+        let decision = policy.evaluate(&AccessRequest {
+            host: target.host(),
+            path: target.path(),
+            query: target.query(),
+            method,
+            client_ip: self.context.client.ip(),
+            identity: Some(&identity),
+        });
+        match decision {
+            Decision::Allow { .. } | Decision::Bypass { .. } => {
+                match self.access.sessions.issue_code(id, target.host(), self.now) {
+                    Some(code) => redirect(
+                        StatusCode::FOUND,
+                        &format!(
+                            "https://{}/cdn-cgi/access/callback?code={}&rd={}",
+                            target.authority(),
+                            encode(code.as_str()),
+                            encode(&target.path_and_query())
+                        ),
+                    ),
+                    None => pages::login(&session.csrf_token, rd, None),
+                }
+            }
+            Decision::SecondFactorRequired { .. } | Decision::LoginRequired { level: AuthLevel::TwoFactor, .. } => {
+                if self.access.totp_enrolled(user) {
+                    pages::totp(&session.csrf_token, rd, identity.name(), None)
+                } else {
+                    pages::message(
+                        StatusCode::FORBIDDEN,
+                        "Two-step verification needed",
+                        "This application needs a second factor, and this account has none yet. Set one up at /settings/totp on this portal, then open the application again.",
+                    )
+                }
+            }
+            Decision::LoginRequired { .. } => pages::login(&session.csrf_token, rd, None),
+            Decision::Deny { .. } => pages::denied(
+                Some(identity.name()),
+                &self.context.request_id,
+                Some(&format!("{}/logout", self.portal.base_url)),
+            ),
+        }
+    }
+
+    /// Every form post: CSRF and origin first, then the step.
+    async fn post(&self, path: &str, request: Request<Incoming>) -> Answer {
+        let (parts, body) = request.into_parts();
+        if !self.same_origin(&parts.headers) {
+            return Ok(pages::message(StatusCode::FORBIDDEN, "Request refused", "This form was sent from another site."));
+        }
+        let Ok(form) = read_form(&parts.headers, body).await else {
+            return Err(ErrorClass::BadRequest);
+        };
+        let Some((id, session)) = self.session(&parts.headers) else {
+            return Ok(self.expired());
+        };
+        let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
+        if !self.access.sessions.csrf_ok(&session, csrf) {
+            return Ok(self.expired());
+        }
+        Ok(match path {
+            "/login" => self.login(&id, &form).await,
+            "/2fa/totp" => self.totp(&id, &session, &form).await,
+            "/settings/reauth" => self.reauth(&id, &session, &form).await,
+            "/settings/totp" => self.confirm_totp(&id, &session, &form).await,
+            _ => self.logout(&id),
+        })
+    }
+
+    /// A browser's `Origin` must be the portal; a missing one (older clients) is allowed,
+    /// since the CSRF token and SameSite cookies still hold.
+    fn same_origin(&self, headers: &HeaderMap) -> bool {
+        match headers.get(header::ORIGIN).map(HeaderValue::as_bytes) {
+            None => true,
+            Some(origin) => origin.eq_ignore_ascii_case(self.portal.base_url.as_bytes()),
+        }
+    }
+
+    fn expired(&self) -> Response<EdgeBody> {
+        let (id, session) = self.access.sessions.create_anonymous(self.now);
+        with_session(
+            pages::login(&session.csrf_token, None, Some("That form had expired. Please sign in again.")),
+            &id,
+        )
+    }
+
+    async fn login(&self, id: &SessionId, form: &HashMap<String, String>) -> Response<EdgeBody> {
+        let started = Instant::now();
+        let login = form.get("username").map(|s| s.trim()).unwrap_or_default();
+        let password = form.get("password").map(String::as_str).unwrap_or_default();
+        let rd = form.get("rd").map(String::as_str);
+        let remember = form.get("remember_me").is_some_and(|v| v == "1");
+        let ip = self.context.client.ip();
+        let users = self.access.users.current();
+        // One counter per person, whatever form of their name they typed.
+        let key = users
+            .resolve(login)
+            .map(str::to_owned)
+            .unwrap_or_else(|| login.to_lowercase());
+        let banned = self.access.regulator.is_banned(Some(&key), ip, self.now);
+        let outcome = users
+            .clone()
+            .authenticate_blocking(login.to_owned(), password.to_owned(), banned)
+            .await;
+        tokio::time::sleep_until((started + self.access.options.login_floor).into()).await;
+        let result = match (&outcome, banned) {
+            (_, true) => "banned",
+            (Ok(_), false) => "success",
+            (Err(_), false) => "failure",
+        };
+        self.audit_login("login:password", Some(&key), result);
+        match outcome {
+            Ok(user) if !banned => {
+                self.access.regulator.record_success(Some(&key), ip);
+                let new = self.access.sessions.first_factor(id, &user, remember, self.now);
+                let next = match rd {
+                    Some(rd) if !rd.is_empty() => format!("/?rd={}", encode(rd)),
+                    _ => "/".to_owned(),
+                };
+                with_session(redirect(StatusCode::SEE_OTHER, &next), &new)
+            }
+            _ => {
+                if !banned {
+                    self.access.regulator.record_failure(Some(&key), ip, self.now);
+                }
+                let csrf = self.access.sessions.get(id, self.now).map(|s| s.csrf_token).unwrap_or_default();
+                pages::login(&csrf, rd, Some("Incorrect username or password."))
+            }
+        }
+    }
+
+    async fn totp(&self, id: &SessionId, session: &PortalSession, form: &HashMap<String, String>) -> Response<EdgeBody> {
+        let Some(user) = session.user.as_deref() else {
+            return self.expired();
+        };
+        let rd = form.get("rd").map(String::as_str);
+        let code = form.get("code").map(|c| c.trim()).unwrap_or_default();
+        let ip = self.context.client.ip();
+        let banned = self.access.regulator.is_banned(Some(user), ip, self.now);
+        let verified = !banned && self.access.totp.verify(user, code, self.now).await.is_ok();
+        self.audit_login("login:totp", Some(user), if banned { "banned" } else if verified { "success" } else { "failure" });
+        if !verified {
+            if !banned {
+                self.access.regulator.record_failure(Some(user), ip, self.now);
+            }
+            return pages::totp(&session.csrf_token, rd, user, Some("That code is not valid. Wait for the next one and try again."));
+        }
+        let Some(new) = self.access.sessions.second_factor(id, self.now) else {
+            return self.expired();
+        };
+        let next = match rd {
+            Some(rd) if !rd.is_empty() => format!("/?rd={}", encode(rd)),
+            _ => "/".to_owned(),
+        };
+        with_session(redirect(StatusCode::SEE_OTHER, &next), &new)
+    }
+
+    /// `GET /settings/totp`: enrolment, after a fresh password; replacing an existing
+    /// second factor needs a two-factor session too.
+    fn enrolment(&self, headers: &HeaderMap) -> Response<EdgeBody> {
+        let Some((_, session)) = self.session(headers) else {
+            return redirect(StatusCode::FOUND, &format!("/?rd={}", encode(&format!("{}/settings/totp", self.portal.base_url))));
+        };
+        let Some(user) = session.user.as_deref() else {
+            return redirect(StatusCode::FOUND, &format!("/?rd={}", encode(&format!("{}/settings/totp", self.portal.base_url))));
+        };
+        if self.access.totp_enrolled(user) && session.level != Some(AuthLevel::TwoFactor) {
+            return pages::totp(&session.csrf_token, Some(&format!("{}/settings/totp", self.portal.base_url)), user, None);
+        }
+        if !self.access.sessions.may_change_credentials(&session, self.now) {
+            return pages::reauthenticate(&session.csrf_token, user, None);
+        }
+        self.enrolment_page(&session, user, None)
+    }
+
+    fn enrolment_page(&self, session: &PortalSession, user: &str, error: Option<&str>) -> Response<EdgeBody> {
+        let pending = self.access.totp.enrol(user, &self.access.totp_issuer);
+        let sealed = self.access.secretbox.seal(pending.secret_bytes(), &enrol_aad(user));
+        pages::enrol_totp(
+            &session.csrf_token,
+            &pending.secret_base32(),
+            &pending.uri(),
+            &URL_SAFE_NO_PAD.encode(sealed),
+            error,
+        )
+    }
+
+    async fn reauth(&self, id: &SessionId, session: &PortalSession, form: &HashMap<String, String>) -> Response<EdgeBody> {
+        let started = Instant::now();
+        let Some(user) = session.user.clone() else {
+            return self.expired();
+        };
+        let password = form.get("password").cloned().unwrap_or_default();
+        let ip = self.context.client.ip();
+        let banned = self.access.regulator.is_banned(Some(&user), ip, self.now);
+        let outcome = self
+            .access
+            .users
+            .current()
+            .authenticate_blocking(user.clone(), password, banned)
+            .await;
+        tokio::time::sleep_until((started + self.access.options.login_floor).into()).await;
+        let ok = !banned && outcome.is_ok();
+        self.audit_login("reauthenticate", Some(&user), if banned { "banned" } else if ok { "success" } else { "failure" });
+        if !ok {
+            if !banned {
+                self.access.regulator.record_failure(Some(&user), ip, self.now);
+            }
+            return pages::reauthenticate(&session.csrf_token, &user, Some("Incorrect password."));
+        }
+        match self.access.sessions.reauthenticated(id, self.now) {
+            Some(new) => with_session(redirect(StatusCode::SEE_OTHER, "/settings/totp"), &new),
+            None => self.expired(),
+        }
+    }
+
+    async fn confirm_totp(&self, id: &SessionId, session: &PortalSession, form: &HashMap<String, String>) -> Response<EdgeBody> {
+        let Some(user) = session.user.as_deref() else {
+            return self.expired();
+        };
+        if !self.access.sessions.may_change_credentials(session, self.now)
+            || (self.access.totp_enrolled(user) && session.level != Some(AuthLevel::TwoFactor))
+        {
+            return pages::reauthenticate(&session.csrf_token, user, None);
+        }
+        let secret = form
+            .get("pending")
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|sealed| self.access.secretbox.open(&sealed, &enrol_aad(user)).ok());
+        let Some(secret) = secret else {
+            return self.enrolment_page(session, user, Some("The setup form had expired; here is a new key."));
+        };
+        let code = form.get("code").map(|c| c.trim()).unwrap_or_default();
+        match self.access.totp.confirm(user, &secret, code, self.now).await {
+            Ok(()) => {
+                self.audit_login("totp:enrol", Some(user), "success");
+                // The code just proved the new factor: this session is now two-factor.
+                let new = self.access.sessions.second_factor(id, self.now);
+                let page = pages::message(StatusCode::OK, "Two-step verification is on", "From now on, signing in asks for a code from your authenticator app.");
+                match new {
+                    Some(new) => with_session(page, &new),
+                    None => page,
+                }
+            }
+            Err(_) => {
+                self.audit_login("totp:enrol", Some(user), "failure");
+                pages::enrol_totp(
+                    &session.csrf_token,
+                    &portless_access::totp::base32(&secret),
+                    &portless_access::totp::provisioning_uri_for(&secret, &self.access.totp_issuer, user),
+                    form.get("pending").map(String::as_str).unwrap_or_default(),
+                    Some("That code did not match. Check the key and try the next code."),
+                )
+            }
+        }
+    }
+
+    fn logout_page(&self, headers: &HeaderMap) -> Response<EdgeBody> {
+        match self.session(headers) {
+            Some((_, session)) if session.user.is_some() => pages::logout_confirm(&session.csrf_token),
+            _ => pages::message(StatusCode::OK, "Signed out", "You are not signed in."),
+        }
+    }
+
+    fn logout(&self, id: &SessionId) -> Response<EdgeBody> {
+        let user = self.access.sessions.get(id, self.now).and_then(|s| s.user);
+        self.access.sessions.revoke(id);
+        self.audit_login("logout", user.as_deref(), "success");
+        let mut response = pages::message(StatusCode::OK, "Signed out", "You are signed out of every application on this portal.");
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, set_cookie(PORTAL_COOKIE, None, None));
+        response
+    }
+
+    fn audit_login(&self, step: &str, who: Option<&str>, result: &str) {
+        self.access.audit.record(AuditEvent {
+            at: self.now,
+            kind: AuditKind::Login,
+            who: who.map(str::to_owned),
+            what: step.to_owned(),
+            rule: None,
+            result: result.to_owned(),
+            client: self.context.client.ip(),
+            request_id: self.context.request_id.clone(),
+            detail: None,
+        });
+    }
+}
+
+/// Binds a sealed pending TOTP secret to the user it was made for.
+fn enrol_aad(user: &str) -> Vec<u8> {
+    format!("portless totp enrolment\0{user}").into_bytes()
+}

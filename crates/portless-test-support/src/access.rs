@@ -1,0 +1,114 @@
+//! Access fixtures: an access configuration and a users file in a temporary directory, with
+//! the portal URL pointing at the test edge's port.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use portless_edge::AccessOptions;
+
+/// Cookie domain of the fixtures; applications are `*.example.test`.
+pub const DOMAIN: &str = "example.test";
+/// The portal host of the fixtures.
+pub const PORTAL: &str = "auth.example.test";
+
+/// Passwords of the fixture users (argon2id with small parameters, so tests stay quick;
+/// production hashes use the defaults).
+pub const ALICE_PASSWORD: &str = "alice-password";
+/// See [`ALICE_PASSWORD`].
+pub const BOB_PASSWORD: &str = "bob-password";
+
+/// The users of the fixtures: alice (admins, dev), bob (dev), carol (disabled).
+pub const USERS: &str = r#"users:
+  alice:
+    displayname: Alice Doe
+    password: "$argon2id$v=19$m=1024,t=1,p=1$bkYIsLU4Pn5/m6iCnqm3dw$lD7R0FzMSOCrVonCFhn2xR/KPGqNTXVONcxVnxUogIs"
+    email: alice@example.test
+    groups: [admins, dev]
+  bob:
+    displayname: Bob Roe
+    password: "$argon2id$v=19$m=1024,t=1,p=1$PbL+NzioslPsZjTsBPqktw$genY+FLysKZ6DvzCUqRKHZZUyeT3lX2enB5Ku4dAQeA"
+    email: bob@example.test
+    groups: [dev]
+  carol:
+    displayname: Carol Poe
+    password: "$argon2id$v=19$m=1024,t=1,p=1$2279y/K4EKds9POrbS6JOA$6bu6zeOrUZ4jRRIZWjH1GZnBO00sU5zncOOSpezU+90"
+    email: carol@example.test
+    groups: [dev]
+    disabled: true
+"#;
+
+/// The seed example of the access issue, on `example.test`, plus a one-factor app, a
+/// service-token API and a public path.
+pub const SEED_RULES: &str = r#"access_control:
+  default_policy: deny
+  rules:
+    - domain: www.example.test
+      policy: bypass
+    - domain: [git.example.test, metrics.example.test, ci.example.test]
+      policy: two_factor
+    - domain: admin.example.test
+      policy: two_factor
+      subject: ["group:admins"]
+    - domain: app.example.test
+      policy: one_factor
+    - domain: api.example.test
+      policy: one_factor
+      subject: ["token:ci-bot"]
+"#;
+
+/// An access configuration and users file on disk.
+pub struct AccessFixture {
+    /// Holds the files.
+    pub dir: tempfile::TempDir,
+    /// The configuration file.
+    pub config: PathBuf,
+    /// The users file.
+    pub users: PathBuf,
+    rules: String,
+}
+
+impl AccessFixture {
+    /// The seed rules and users.
+    pub fn seed() -> Self {
+        Self::with_rules(SEED_RULES)
+    }
+
+    /// `rules` (an `access_control:` block) with the fixture users.
+    pub fn with_rules(rules: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("configuration.yml");
+        let users = dir.path().join("users_database.yml");
+        std::fs::write(&users, USERS).expect("write users");
+        Self {
+            dir,
+            config,
+            users,
+            rules: rules.to_owned(),
+        }
+    }
+
+    /// Writes the configuration for a portal on `port`, and the options for the edge.
+    pub fn options(&self, port: u16) -> AccessOptions {
+        self.write_config(port, &self.rules);
+        let mut options = AccessOptions::new(self.config.clone(), self.dir.path().join("access.key"));
+        options.reload_interval = Duration::from_millis(100);
+        options.login_floor = Duration::from_millis(50);
+        options.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
+        options
+    }
+
+    /// (Re)writes the configuration file with `rules`.
+    pub fn write_config(&self, port: u16, rules: &str) {
+        let text = format!(
+            "# An SSO portal configuration, as people already have it.\n\
+             theme: auto\n\
+             authentication_backend:\n  file:\n    path: {users}\n\
+             session:\n  inactivity: 5m\n  expiration: 1h\n  cookies:\n    - domain: {DOMAIN}\n      authelia_url: https://{PORTAL}:{port}\n\
+             regulation:\n  max_retries: 3\n  find_time: 2m\n  ban_time: 5m\n\
+             totp:\n  issuer: Portless tests\n\
+             {rules}",
+            users = self.users.display(),
+        );
+        std::fs::write(&self.config, text).expect("write config");
+    }
+}
