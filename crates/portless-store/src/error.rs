@@ -78,6 +78,14 @@ pub enum StoreError {
     /// A route hostname is malformed.
     #[error(transparent)]
     InvalidHostname(#[from] HostnameError),
+    /// Another live service token already has this name.
+    #[error(
+        "a service token named \"{name}\" already exists: choose another name, or revoke the existing token first"
+    )]
+    ServiceTokenNameTaken {
+        /// The name in use.
+        name: String,
+    },
     /// A setting key is empty.
     #[error("a setting key cannot be empty: name the setting")]
     EmptySettingKey,

@@ -19,6 +19,9 @@
 //! - `tunnels`: tunnel CRUD, secret verification and rotation.
 //! - `routes`: hostname routes.
 //! - `settings`: named values.
+//! - `service_tokens`: machine credentials' rows (hashes only; the checks live in
+//!   `portless-access`).
+//! - `audit`: the audit log's rows: batch insert, recent events, retention.
 //! - `configs`: remotely managed connector configs, one versioned YAML per tunnel.
 //! - `hostname`: canonical route hostname parsing (pure).
 //! - `secret`: [`TunnelSecret`] and the stored hash.
@@ -26,19 +29,23 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod audit;
 mod configs;
 mod error;
 mod hostname;
 mod migrate;
 mod routes;
 mod secret;
+mod service_tokens;
 mod settings;
 mod store;
 mod tunnels;
 
+pub use audit::{AuditEventRecord, NewAuditEvent};
 pub use error::StoreError;
 pub use hostname::{HostnameError, RouteHostname};
 pub use routes::{Route, RouteChange};
 pub use secret::TunnelSecret;
+pub use service_tokens::{NewServiceToken, ServiceTokenRecord};
 pub use store::Store;
 pub use tunnels::{NewTunnel, Tunnel};

@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tunnel configs",
         include_str!("../migrations/0002_tunnel_configs.sql"),
     ),
+    (
+        3,
+        "service tokens and audit log",
+        include_str!("../migrations/0003_service_tokens_audit.sql"),
+    ),
 ];
 
 /// How many times to run the migrator before giving up (see [`run`]).
