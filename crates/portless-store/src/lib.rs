@@ -20,6 +20,7 @@
 //! - `routes`: hostname routes.
 //! - `settings`: named values.
 //! - `configs`: remotely managed connector configs, one versioned YAML per tunnel.
+//! - `totp`: sealed TOTP seeds per user and replay-proof advance of the last used step.
 //! - `hostname`: canonical route hostname parsing (pure).
 //! - `secret`: [`TunnelSecret`] and the stored hash.
 //! - `error`: [`StoreError`].
@@ -34,6 +35,7 @@ mod routes;
 mod secret;
 mod settings;
 mod store;
+mod totp;
 mod tunnels;
 
 pub use error::StoreError;
@@ -41,4 +43,5 @@ pub use hostname::{HostnameError, RouteHostname};
 pub use routes::{Route, RouteChange};
 pub use secret::TunnelSecret;
 pub use store::Store;
+pub use totp::StoredTotp;
 pub use tunnels::{NewTunnel, Tunnel};

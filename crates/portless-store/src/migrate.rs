@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tunnel configs",
         include_str!("../migrations/0002_tunnel_configs.sql"),
     ),
+    (4, "totp", include_str!("../migrations/0004_totp.sql")),
 ];
 
 /// How many times to run the migrator before giving up (see [`run`]).
