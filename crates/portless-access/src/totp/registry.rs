@@ -13,7 +13,7 @@ use crate::secretbox::SecretBox;
 /// Cheap to clone. Seeds are sealed with the [`SecretBox`], bound to the canonical username (a
 /// sealed seed moved to another user's row does not open). The caller decides *who* may enrol:
 /// enrolment (and replacing a seed) should follow a recent re-authentication, see
-/// [`SessionStore::may_change_credentials`](crate::session::SessionStore::may_change_credentials).
+/// [`PortalSession::may_change_credentials`](crate::session::PortalSession::may_change_credentials).
 #[derive(Clone)]
 pub struct TotpRegistry {
     store: Store,
