@@ -123,7 +123,7 @@ impl Edge {
         ));
         if let Some(access) = &access {
             tasks.spawn(access.clone().maintain(root.child_token()));
-            tasks.spawn(access.audit.writer(root.child_token()));
+            tasks.spawn(access.audit.writer(root.child_token().cancelled_owned()));
         }
         let served = routes.clone();
         let portals: Vec<String> = access

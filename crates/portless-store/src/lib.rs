@@ -23,6 +23,7 @@
 //!   `portless-access`).
 //! - `audit`: the audit log's rows: batch insert, recent events, retention.
 //! - `configs`: remotely managed connector configs, one versioned YAML per tunnel.
+//! - `totp`: sealed TOTP seeds per user and replay-proof advance of the last used step.
 //! - `hostname`: canonical route hostname parsing (pure).
 //! - `secret`: [`TunnelSecret`] and the stored hash.
 //! - `error`: [`StoreError`].
@@ -39,6 +40,7 @@ mod secret;
 mod service_tokens;
 mod settings;
 mod store;
+mod totp;
 mod tunnels;
 
 pub use audit::{AuditEventRecord, NewAuditEvent};
@@ -48,4 +50,5 @@ pub use routes::{Route, RouteChange};
 pub use secret::TunnelSecret;
 pub use service_tokens::{NewServiceToken, ServiceTokenRecord};
 pub use store::Store;
+pub use totp::StoredTotp;
 pub use tunnels::{NewTunnel, Tunnel};

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "service tokens and audit log",
         include_str!("../migrations/0003_service_tokens_audit.sql"),
     ),
+    (4, "totp", include_str!("../migrations/0004_totp.sql")),
 ];
 
 /// How many times to run the migrator before giving up (see [`run`]).

@@ -53,6 +53,14 @@ enum Command {
     /// Manage and run tunnels.
     #[command(subcommand)]
     Tunnel(TunnelCommand),
+    /// Manage service tokens: credentials machines present as `CF-Access-Client-Id` and
+    /// `CF-Access-Client-Secret` headers, accepted by rules that name them (`token:NAME`).
+    Token {
+        #[command(subcommand)]
+        command: crate::token_cmd::TokenCommand,
+        #[command(flatten)]
+        state: StateArgs,
+    },
     /// Start an edge, a connector and a sample origin on this machine, and print a curl
     /// command that reaches the origin through them. Runs until Ctrl-C.
     Demo(DemoArgs),
@@ -227,6 +235,11 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Command::Edge(args) => crate::edge_cmd::run(args).await,
                 Command::Demo(args) => crate::demo::run(args).await,
                 Command::Tunnel(command) => crate::tunnel_cmd::run(command).await,
+                Command::Token { command, state } => {
+                    let (_, store) = crate::tunnel_cmd::open_store(&state).await?;
+                    crate::token_cmd::run(command, &store).await?;
+                    Ok(ExitCode::SUCCESS)
+                }
             }
         }
     }

@@ -8,6 +8,7 @@
 //! * `paths` — default locations of state and credentials;
 //! * `edge_cmd` — `portless edge`;
 //! * `tunnel_cmd` — `portless tunnel create|list|route|delete|ingress`;
+//! * `token_cmd` — `portless token create|list|rotate|revoke` (service tokens);
 //! * `run_cmd` — `portless tunnel run` (the connector);
 //! * `credentials` — finding and checking credentials, tokens and their file modes;
 //! * `demo` — `portless demo`, with its built-in origin in `demo_origin`;
@@ -21,6 +22,7 @@ mod edge_cmd;
 mod paths;
 mod run_cmd;
 mod signals;
+mod token_cmd;
 mod tunnel_cmd;
 
 use clap::Parser as _;

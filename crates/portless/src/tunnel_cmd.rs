@@ -36,7 +36,7 @@ fn unreachable_run() -> anyhow::Result<ExitCode> {
     bail!("internal: `tunnel run` is dispatched by cli::dispatch")
 }
 
-async fn open_store(state: &StateArgs) -> anyhow::Result<(StateDir, Store)> {
+pub(crate) async fn open_store(state: &StateArgs) -> anyhow::Result<(StateDir, Store)> {
     let dir = StateDir(paths::state_dir(state.state_dir.clone()));
     dir.ensure()?;
     let store = Store::open(&dir.store_path())

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
-use portless_access::audit::{AuditEvent, AuditKind};
+use portless_access::audit::{AuditEvent, AuditKind, AuditResult, LoginStep};
 use portless_proto::ErrorClass;
 
 use super::EdgeAccess;
@@ -63,11 +63,11 @@ fn callback(access: &EdgeAccess, context: &RequestContext, canonical: &Canonical
     let Some(session) = access.sessions.redeem_code(&code, &canonical.host, now) else {
         access.audit.record(AuditEvent {
             at: now,
-            kind: AuditKind::Login,
+            kind: AuditKind::Login(LoginStep::CodeExchange),
             who: None,
-            what: "code_exchange".to_owned(),
+            what: LoginStep::CodeExchange.what().to_owned(),
             rule: None,
-            result: "failure".to_owned(),
+            result: AuditResult::Failure,
             client: context.client.ip(),
             request_id: context.request_id.clone(),
             detail: Some(canonical.host.clone()),

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use portless_access::assertion::AssertionClaims;
-use portless_access::audit::{AuditEvent, AuditKind};
+use portless_access::audit::{AuditEvent, AuditKind, AuditResult};
 use portless_access::headers::{set_identity_headers, strip_edge_cookies, strip_identity_headers};
 use portless_access::policy::Decision;
 use portless_access::{AccessRequest, Identity};
@@ -110,7 +110,7 @@ where
         Presented::Identity(identity) => Some(identity),
         Presented::Malformed => return Err(ErrorClass::BadRequest),
         Presented::BadToken { who, reason } => {
-            record(&access, &context, &canonical, request.method(), Some(who), "deny", Some(reason.to_owned()), "token");
+            record(&access, &context, &canonical, request.method(), Some(who), AuditResult::Deny, Some(reason.to_owned()), "token");
             return Ok(pages::denied(None, &context.request_id, None));
         }
     };
@@ -221,13 +221,13 @@ pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
     !xhr && html
 }
 
-fn decision_label(decision: &Decision) -> &'static str {
+fn decision_label(decision: &Decision) -> AuditResult {
     match decision {
-        Decision::Bypass { .. } => "bypass",
-        Decision::Allow { .. } => "allow",
-        Decision::LoginRequired { .. } => "login_required",
-        Decision::SecondFactorRequired { .. } => "second_factor_required",
-        Decision::Deny { .. } => "deny",
+        Decision::Bypass { .. } => AuditResult::Bypass,
+        Decision::Allow { .. } => AuditResult::Allow,
+        Decision::LoginRequired { .. } => AuditResult::LoginRequired,
+        Decision::SecondFactorRequired { .. } => AuditResult::SecondFactorRequired,
+        Decision::Deny { .. } => AuditResult::Deny,
     }
 }
 
@@ -242,7 +242,7 @@ fn record(
     canonical: &Canonical,
     method: &Method,
     who: Option<String>,
-    result: &str,
+    result: AuditResult,
     detail: Option<String>,
     rule: &str,
 ) {
@@ -252,7 +252,7 @@ fn record(
         who,
         what: format!("{method} https://{}{}", canonical.host, canonical.path_and_query),
         rule: Some(rule.to_owned()),
-        result: result.to_owned(),
+        result,
         client: context.client.ip(),
         request_id: context.request_id.clone(),
         detail,

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
-use portless_access::audit::{AuditEvent, AuditKind};
+use portless_access::audit::{AuditEvent, AuditKind, AuditResult, LoginStep};
 use portless_access::policy::Decision;
 use portless_access::redirect::RedirectTarget;
 use portless_access::session::{PortalSession, SessionId};
@@ -281,11 +281,11 @@ impl Visit<'_> {
             .await;
         tokio::time::sleep_until((started + self.access.options.login_floor).into()).await;
         let result = match (&outcome, banned) {
-            (_, true) => "banned",
-            (Ok(_), false) => "success",
-            (Err(_), false) => "failure",
+            (_, true) => AuditResult::Banned,
+            (Ok(_), false) => AuditResult::Success,
+            (Err(_), false) => AuditResult::Failure,
         };
-        self.audit_login("login:password", Some(&key), result);
+        self.audit_login(LoginStep::Password, Some(&key), result);
         match outcome {
             Ok(user) if !banned => {
                 self.access.regulator.record_success(Some(&key), ip);
@@ -315,7 +315,7 @@ impl Visit<'_> {
         let ip = self.context.client.ip();
         let banned = self.access.regulator.is_banned(Some(user), ip, self.now);
         let verified = !banned && self.access.totp.verify(user, code, self.now).await.is_ok();
-        self.audit_login("login:totp", Some(user), if banned { "banned" } else if verified { "success" } else { "failure" });
+        self.audit_login(LoginStep::Totp, Some(user), outcome(banned, verified));
         if !verified {
             if !banned {
                 self.access.regulator.record_failure(Some(user), ip, self.now);
@@ -378,7 +378,7 @@ impl Visit<'_> {
             .await;
         tokio::time::sleep_until((started + self.access.options.login_floor).into()).await;
         let ok = !banned && outcome.is_ok();
-        self.audit_login("reauthenticate", Some(&user), if banned { "banned" } else if ok { "success" } else { "failure" });
+        self.audit_login(LoginStep::Password, Some(&user), outcome(banned, ok));
         if !ok {
             if !banned {
                 self.access.regulator.record_failure(Some(&user), ip, self.now);
@@ -410,7 +410,7 @@ impl Visit<'_> {
         let code = form.get("code").map(|c| c.trim()).unwrap_or_default();
         match self.access.totp.confirm(user, &secret, code, self.now).await {
             Ok(()) => {
-                self.audit_login("totp:enrol", Some(user), "success");
+                self.audit_login(LoginStep::TotpEnrolment, Some(user), AuditResult::Success);
                 // The code just proved the new factor: this session is now two-factor.
                 let new = self.access.sessions.second_factor(id, self.now);
                 let page = pages::message(StatusCode::OK, "Two-step verification is on", "From now on, signing in asks for a code from your authenticator app.");
@@ -420,7 +420,7 @@ impl Visit<'_> {
                 }
             }
             Err(_) => {
-                self.audit_login("totp:enrol", Some(user), "failure");
+                self.audit_login(LoginStep::TotpEnrolment, Some(user), AuditResult::Failure);
                 pages::enrol_totp(
                     &session.csrf_token,
                     &portless_access::totp::base32(&secret),
@@ -442,7 +442,7 @@ impl Visit<'_> {
     fn logout(&self, id: &SessionId) -> Response<EdgeBody> {
         let user = self.access.sessions.get(id, self.now).and_then(|s| s.user);
         self.access.sessions.revoke(id);
-        self.audit_login("logout", user.as_deref(), "success");
+        self.audit_login(LoginStep::Logout, user.as_deref(), AuditResult::Success);
         let mut response = pages::message(StatusCode::OK, "Signed out", "You are signed out of every application on this portal.");
         response
             .headers_mut()
@@ -450,14 +450,14 @@ impl Visit<'_> {
         response
     }
 
-    fn audit_login(&self, step: &str, who: Option<&str>, result: &str) {
+    fn audit_login(&self, step: LoginStep, who: Option<&str>, result: AuditResult) {
         self.access.audit.record(AuditEvent {
             at: self.now,
-            kind: AuditKind::Login,
+            kind: AuditKind::Login(step),
             who: who.map(str::to_owned),
-            what: step.to_owned(),
+            what: step.what().to_owned(),
             rule: None,
-            result: result.to_owned(),
+            result,
             client: self.context.client.ip(),
             request_id: self.context.request_id.clone(),
             detail: None,
@@ -468,4 +468,12 @@ impl Visit<'_> {
 /// Binds a sealed pending TOTP secret to the user it was made for.
 fn enrol_aad(user: &str) -> Vec<u8> {
     format!("portless totp enrolment\0{user}").into_bytes()
+}
+
+fn outcome(banned: bool, ok: bool) -> AuditResult {
+    match (banned, ok) {
+        (true, _) => AuditResult::Banned,
+        (false, true) => AuditResult::Success,
+        (false, false) => AuditResult::Failure,
+    }
 }
