@@ -258,6 +258,15 @@ impl UsersDatabase {
         self.get(login).or_else(|| self.find_by_email(login))
     }
 
+    /// The key brute-force counters use for a login, whatever it names the user by: the
+    /// canonical username when the login is a username or an address of a user, otherwise the
+    /// login lowercased (so `Alice`, `alice` and `alice@example.com` share one counter, and so
+    /// do `Nobody` and `nobody`).
+    pub fn canonical_login(&self, login: &str) -> String {
+        self.find_login(login)
+            .map_or_else(|| login.to_lowercase(), |user| user.name.clone())
+    }
+
     /// Checks a password login. Synchronous and CPU-heavy (64 MiB argon2id): async callers
     /// use [`UsersDatabase::authenticate_blocking`].
     ///
@@ -269,10 +278,10 @@ impl UsersDatabase {
         login: &str,
         password: &str,
     ) -> Result<AuthenticatedUser, AuthFailure> {
-        self.verifications.fetch_add(1, Ordering::Relaxed);
         let user = match self.find_login(login) {
             Some(user) if !user.disabled => user,
             found => {
+                self.verifications.fetch_add(1, Ordering::Relaxed);
                 self.dummy_verifications.fetch_add(1, Ordering::Relaxed);
                 hash::dummy_verification(password);
                 return Err(match found {
@@ -281,6 +290,7 @@ impl UsersDatabase {
                 });
             }
         };
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         if !hash::verify_password(&user.password, password) {
             return Err(AuthFailure::WrongPassword);
         }

@@ -278,6 +278,20 @@ fn email_lookup_is_case_insensitive_and_refuses_several_at_signs() {
     assert_eq!(db.find_login("Alice@Example.com").unwrap().name(), "alice");
 }
 
+#[test]
+fn every_name_of_a_user_has_one_canonical_login() {
+    let db = sample();
+    for login in ["alice", "ALICE", "alice@example.com", "Alice@EXAMPLE.com"] {
+        assert_eq!(db.canonical_login(login), "alice", "{login}");
+    }
+    assert_eq!(db.canonical_login("Nobody"), "nobody");
+    // Not an address of alice's: its own key, never alice's counter.
+    assert_eq!(
+        db.canonical_login("alice@example.com@evil.com"),
+        "alice@example.com@evil.com"
+    );
+}
+
 // === login ===
 
 #[test]
