@@ -53,6 +53,9 @@ enum Command {
     /// Manage and run tunnels.
     #[command(subcommand)]
     Tunnel(TunnelCommand),
+    /// Manage the users file (`users_database.yml`): add users, set passwords, disable.
+    #[command(subcommand)]
+    User(crate::user_cmd::UserCommand),
     /// Manage service tokens: credentials machines present as `CF-Access-Client-Id` and
     /// `CF-Access-Client-Secret` headers, accepted by rules that name them (`token:NAME`).
     Token {
@@ -235,6 +238,10 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Command::Edge(args) => crate::edge_cmd::run(args).await,
                 Command::Demo(args) => crate::demo::run(args).await,
                 Command::Tunnel(command) => crate::tunnel_cmd::run(command).await,
+                Command::User(command) => {
+                    crate::user_cmd::run(command)?;
+                    Ok(ExitCode::SUCCESS)
+                }
                 Command::Token { command, state } => {
                     let (_, store) = crate::tunnel_cmd::open_store(&state).await?;
                     crate::token_cmd::run(command, &store).await?;

@@ -8,6 +8,7 @@
 //! * `paths` — default locations of state and credentials;
 //! * `edge_cmd` — `portless edge`;
 //! * `tunnel_cmd` — `portless tunnel create|list|route|delete|ingress`;
+//! * `user_cmd` — `portless user add|passwd|disable|enable|list` (the users file);
 //! * `token_cmd` — `portless token create|list|rotate|revoke` (service tokens);
 //! * `run_cmd` — `portless tunnel run` (the connector);
 //! * `credentials` — finding and checking credentials, tokens and their file modes;
@@ -25,7 +26,6 @@ mod signals;
 mod token_cmd;
 mod tunnel_cmd;
 // Wired into `cli` by the access-control integration; until then only its tests use it.
-#[allow(dead_code)]
 mod user_cmd;
 
 use clap::Parser as _;

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use http::HeaderMap;
 use portless_access::service_token::token_from_headers;
 use portless_access::session::AppSessionId;
-use portless_access::{AuthLevel, Identity, Subject};
+use portless_access::{AuthLevel, Identity};
 
 use super::EdgeAccess;
 use super::http_util::{APP_COOKIE, CookieValue, cookie};
@@ -65,16 +65,8 @@ pub(crate) async fn identify(
 pub(crate) fn user_identity(access: &EdgeAccess, user: &str, level: AuthLevel) -> Option<Identity> {
     let users = access.users.current();
     let record = users.get(user)?;
-    if record.disabled {
+    if record.is_disabled() {
         return None;
     }
-    Some(Identity {
-        subject: Subject::User {
-            name: record.name.clone(),
-            level,
-        },
-        display_name: record.displayname.clone(),
-        email: record.email.clone(),
-        groups: record.groups.clone(),
-    })
+    Some(record.identity(level))
 }

@@ -19,8 +19,10 @@ use portless_access::audit::{AuditEvent, AuditKind, AuditResult, LoginStep};
 use portless_access::policy::Decision;
 use portless_access::redirect::RedirectTarget;
 use portless_access::session::{PortalSession, SessionId};
+use portless_access::totp::{TotpSecret, provisioning_uri};
 use portless_access::{AccessRequest, AuthLevel};
 use portless_proto::ErrorClass;
+use secrecy::SecretString;
 
 use super::http_util::{PORTAL_COOKIE, CookieValue, cookie, encode, read_form, redirect, set_cookie};
 use super::identify::user_identity;
@@ -68,9 +70,9 @@ pub(crate) async fn handle(
         (Method::GET | Method::HEAD, "/.well-known/jwks.json" | "/cdn-cgi/access/certs") => {
             Ok(app_paths::jwks(access))
         }
-        (Method::GET | Method::HEAD, "/") => Ok(visit.index(request.headers(), canonical)),
+        (Method::GET | Method::HEAD, "/") => Ok(visit.index(request.headers(), canonical).await),
         (Method::GET | Method::HEAD, "/logout") => Ok(visit.logout_page(request.headers())),
-        (Method::GET | Method::HEAD, "/settings/totp") => Ok(visit.enrolment(request.headers())),
+        (Method::GET | Method::HEAD, "/settings/totp") => Ok(visit.enrolment(request.headers()).await),
         (Method::POST, "/login" | "/2fa/totp" | "/settings/reauth" | "/settings/totp" | "/logout") => {
             visit.post(path, request).await
         }
@@ -132,7 +134,7 @@ impl Visit<'_> {
     }
 
     /// `GET /?rd=…`: sign in, continue to a second factor, or hand the application a code.
-    fn index(&self, headers: &HeaderMap, canonical: &Canonical) -> Response<EdgeBody> {
+    async fn index(&self, headers: &HeaderMap, canonical: &Canonical) -> Response<EdgeBody> {
         let rd_raw = super::http_util::query_param(canonical.query(), "rd");
         let rm = super::http_util::query_param(canonical.query(), "rm")
             .filter(|m| Method::from_bytes(m.as_bytes()).is_ok())
@@ -142,11 +144,13 @@ impl Visit<'_> {
             Err(page) => return page,
         };
         let (id, session, new) = self.session_or_new(headers);
-        let response = self.continue_flow(&id, &session, target.as_ref(), rd_raw.as_deref(), &rm);
+        let response = self
+            .continue_flow(&id, &session, target.as_ref(), rd_raw.as_deref(), &rm)
+            .await;
         if new { with_session(response, &id) } else { response }
     }
 
-    fn continue_flow(
+    async fn continue_flow(
         &self,
         id: &SessionId,
         session: &PortalSession,
@@ -200,7 +204,7 @@ impl Visit<'_> {
                 }
             }
             Decision::SecondFactorRequired { .. } | Decision::LoginRequired { level: AuthLevel::TwoFactor, .. } => {
-                if self.access.totp_enrolled(user) {
+                if self.access.totp_enrolled(user).await {
                     pages::totp(&session.csrf_token, rd, identity.name(), None)
                 } else {
                     pages::message(
@@ -232,7 +236,7 @@ impl Visit<'_> {
             return Ok(self.expired());
         };
         let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
-        if !self.access.sessions.csrf_ok(&session, csrf) {
+        if !session.csrf_ok(csrf) {
             return Ok(self.expired());
         }
         Ok(match path {
@@ -270,14 +274,12 @@ impl Visit<'_> {
         let ip = self.context.client.ip();
         let users = self.access.users.current();
         // One counter per person, whatever form of their name they typed.
-        let key = users
-            .resolve(login)
-            .map(str::to_owned)
-            .unwrap_or_else(|| login.to_lowercase());
+        let key = users.canonical_login(login);
         let banned = self.access.regulator.is_banned(Some(&key), ip, self.now);
+        // A banned login still costs one verification, so a ban cannot be told apart.
         let outcome = users
             .clone()
-            .authenticate_blocking(login.to_owned(), password.to_owned(), banned)
+            .authenticate_blocking(login.to_owned(), SecretString::from(password.to_owned()))
             .await;
         tokio::time::sleep_until((started + self.access.options.login_floor).into()).await;
         let result = match (&outcome, banned) {
@@ -288,8 +290,8 @@ impl Visit<'_> {
         self.audit_login(LoginStep::Password, Some(&key), result);
         match outcome {
             Ok(user) if !banned => {
-                self.access.regulator.record_success(Some(&key), ip);
-                let new = self.access.sessions.first_factor(id, &user, remember, self.now);
+                self.access.regulator.record_success(&key);
+                let new = self.access.sessions.first_factor(id, &user.name, remember, self.now);
                 let next = match rd {
                     Some(rd) if !rd.is_empty() => format!("/?rd={}", encode(rd)),
                     _ => "/".to_owned(),
@@ -314,7 +316,7 @@ impl Visit<'_> {
         let code = form.get("code").map(|c| c.trim()).unwrap_or_default();
         let ip = self.context.client.ip();
         let banned = self.access.regulator.is_banned(Some(user), ip, self.now);
-        let verified = !banned && self.access.totp.verify(user, code, self.now).await.is_ok();
+        let verified = !banned && self.access.totp.verify(user, code, unix(self.now)).await.is_ok();
         self.audit_login(LoginStep::Totp, Some(user), outcome(banned, verified));
         if !verified {
             if !banned {
@@ -334,32 +336,44 @@ impl Visit<'_> {
 
     /// `GET /settings/totp`: enrolment, after a fresh password; replacing an existing
     /// second factor needs a two-factor session too.
-    fn enrolment(&self, headers: &HeaderMap) -> Response<EdgeBody> {
+    async fn enrolment(&self, headers: &HeaderMap) -> Response<EdgeBody> {
         let Some((_, session)) = self.session(headers) else {
             return redirect(StatusCode::FOUND, &format!("/?rd={}", encode(&format!("{}/settings/totp", self.portal.base_url))));
         };
         let Some(user) = session.user.as_deref() else {
             return redirect(StatusCode::FOUND, &format!("/?rd={}", encode(&format!("{}/settings/totp", self.portal.base_url))));
         };
-        if self.access.totp_enrolled(user) && session.level != Some(AuthLevel::TwoFactor) {
+        if self.access.totp_enrolled(user).await && session.level != Some(AuthLevel::TwoFactor) {
             return pages::totp(&session.csrf_token, Some(&format!("{}/settings/totp", self.portal.base_url)), user, None);
         }
-        if !self.access.sessions.may_change_credentials(&session, self.now) {
+        if !session.may_change_credentials(self.now) {
             return pages::reauthenticate(&session.csrf_token, user, None);
         }
         self.enrolment_page(&session, user, None)
     }
 
     fn enrolment_page(&self, session: &PortalSession, user: &str, error: Option<&str>) -> Response<EdgeBody> {
-        let pending = self.access.totp.enrol(user, &self.access.totp_issuer);
-        let sealed = self.access.secretbox.seal(pending.secret_bytes(), &enrol_aad(user));
-        pages::enrol_totp(
-            &session.csrf_token,
-            &pending.secret_base32(),
-            &pending.uri(),
-            &URL_SAFE_NO_PAD.encode(sealed),
-            error,
-        )
+        // The pending secret travels in the form, sealed to this user: nothing to keep
+        // server-side between the page and the confirmation.
+        let pending = self.access.totp.enrol(user);
+        let sealed = pending
+            .as_ref()
+            .ok()
+            .and_then(|p| self.access.secretbox.seal(p.secret.as_bytes(), &enrol_aad(user)).ok());
+        match (pending, sealed) {
+            (Ok(pending), Some(sealed)) => pages::enrol_totp(
+                &session.csrf_token,
+                &pending.secret.to_base32(),
+                &pending.uri,
+                &URL_SAFE_NO_PAD.encode(sealed),
+                error,
+            ),
+            _ => pages::message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Setup unavailable",
+                "A new key could not be made. Try again; if it keeps failing, tell the administrator.",
+            ),
+        }
     }
 
     async fn reauth(&self, id: &SessionId, session: &PortalSession, form: &HashMap<String, String>) -> Response<EdgeBody> {
@@ -367,14 +381,14 @@ impl Visit<'_> {
         let Some(user) = session.user.clone() else {
             return self.expired();
         };
-        let password = form.get("password").cloned().unwrap_or_default();
+        let password = SecretString::from(form.get("password").cloned().unwrap_or_default());
         let ip = self.context.client.ip();
         let banned = self.access.regulator.is_banned(Some(&user), ip, self.now);
         let outcome = self
             .access
             .users
             .current()
-            .authenticate_blocking(user.clone(), password, banned)
+            .authenticate_blocking(user.clone(), password)
             .await;
         tokio::time::sleep_until((started + self.access.options.login_floor).into()).await;
         let ok = !banned && outcome.is_ok();
@@ -395,20 +409,21 @@ impl Visit<'_> {
         let Some(user) = session.user.as_deref() else {
             return self.expired();
         };
-        if !self.access.sessions.may_change_credentials(session, self.now)
-            || (self.access.totp_enrolled(user) && session.level != Some(AuthLevel::TwoFactor))
+        if !session.may_change_credentials(self.now)
+            || (self.access.totp_enrolled(user).await && session.level != Some(AuthLevel::TwoFactor))
         {
             return pages::reauthenticate(&session.csrf_token, user, None);
         }
         let secret = form
             .get("pending")
             .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
-            .and_then(|sealed| self.access.secretbox.open(&sealed, &enrol_aad(user)).ok());
+            .and_then(|sealed| self.access.secretbox.open(&sealed, &enrol_aad(user)).ok())
+            .and_then(|bytes| TotpSecret::from_bytes(bytes).ok());
         let Some(secret) = secret else {
             return self.enrolment_page(session, user, Some("The setup form had expired; here is a new key."));
         };
         let code = form.get("code").map(|c| c.trim()).unwrap_or_default();
-        match self.access.totp.confirm(user, &secret, code, self.now).await {
+        match self.access.totp.confirm(user, &secret, code, unix(self.now)).await {
             Ok(()) => {
                 self.audit_login(LoginStep::TotpEnrolment, Some(user), AuditResult::Success);
                 // The code just proved the new factor: this session is now two-factor.
@@ -421,10 +436,12 @@ impl Visit<'_> {
             }
             Err(_) => {
                 self.audit_login(LoginStep::TotpEnrolment, Some(user), AuditResult::Failure);
+                let uri = provisioning_uri(self.access.totp.params(), &secret, &self.access.totp_issuer, user)
+                    .unwrap_or_default();
                 pages::enrol_totp(
                     &session.csrf_token,
-                    &portless_access::totp::base32(&secret),
-                    &portless_access::totp::provisioning_uri_for(&secret, &self.access.totp_issuer, user),
+                    &secret.to_base32(),
+                    &uri,
                     form.get("pending").map(String::as_str).unwrap_or_default(),
                     Some("That code did not match. Check the key and try the next code."),
                 )
@@ -476,4 +493,10 @@ fn outcome(banned: bool, ok: bool) -> AuditResult {
         (false, true) => AuditResult::Success,
         (false, false) => AuditResult::Failure,
     }
+}
+
+/// Seconds since the Unix epoch (0 for a clock before it, which no code matches).
+fn unix(now: SystemTime) -> u64 {
+    now.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -13,7 +13,7 @@ use portless_access::regulation::Regulator;
 use portless_access::secretbox::SecretBox;
 use portless_access::service_token::ServiceTokens;
 use portless_access::session::{SessionLimits, SessionStore};
-use portless_access::totp::{TotpParams, TotpRegistry};
+use portless_access::totp::{TotpAlgorithm, TotpParams, TotpRegistry};
 use portless_access::users::UsersFile;
 use portless_store::Store;
 use prometheus_client::registry::Registry as MetricsRegistry;
@@ -80,7 +80,7 @@ pub(crate) struct EdgeAccess {
     pub(crate) tokens: ServiceTokens,
     pub(crate) keys: KeyRing,
     pub(crate) audit: AuditLog,
-    pub(crate) secretbox: SecretBox,
+    pub(crate) secretbox: Arc<SecretBox>,
     pub(crate) store: Store,
     /// Content hash of the configuration file last applied.
     config_hash: RwLock<Vec<u8>>,
@@ -119,8 +119,9 @@ impl EdgeAccess {
             ))
         })?;
         let users = UsersFile::open(&users_path).map_err(|e| access(e.to_string()))?;
-        let secretbox =
-            SecretBox::load_or_create(&options.secret_key_file).map_err(|e| access(e.to_string()))?;
+        let secretbox = Arc::new(
+            SecretBox::load_or_create(&options.secret_key_file).map_err(|e| access(e.to_string()))?,
+        );
         let now = SystemTime::now();
         let keys = KeyRing::load_or_create(
             &store,
@@ -140,8 +141,9 @@ impl EdgeAccess {
             config.regulation.find_time,
             config.regulation.ban_time,
         );
-        let totp_params = TotpParams::from(&config.totp);
-        let totp = TotpRegistry::new(store.clone(), secretbox.clone(), totp_params);
+        let totp_params = totp_params(&config.totp);
+        let totp = TotpRegistry::new(store.clone(), secretbox.clone(), totp_params, &config.totp.issuer)
+            .map_err(|e| access(format!("totp: {e}")))?;
         let redirects = RedirectPolicy::new(portals.iter().map(|p| p.domain.clone()).collect());
         let audit = AuditLog::new(Some(store.clone()), metrics);
         let hash = digest(&text);
@@ -167,6 +169,12 @@ impl EdgeAccess {
             options,
             config_hash: RwLock::new(hash),
         }))
+    }
+
+    /// Whether `user` has a second factor; when the store cannot tell, `true`, so the portal
+    /// asks for a code (which then fails) rather than skipping the factor.
+    pub(crate) async fn totp_enrolled(&self, user: &str) -> bool {
+        self.totp.is_enrolled(user).await.unwrap_or(true)
     }
 
     /// The policy in force now.
@@ -231,7 +239,7 @@ impl EdgeAccess {
                 () = cancel.cancelled() => break,
             }
             self.reload_if_changed();
-            self.users.check_now();
+            let _ = self.users.check_now();
             let now = SystemTime::now();
             self.sessions.sweep(now);
             self.regulator.sweep(now);
@@ -286,4 +294,18 @@ fn portal_sites(config: &AccessConfig) -> Result<Vec<PortalSite>, String> {
             .to_owned());
     }
     Ok(sites)
+}
+
+/// TOTP parameters from the configuration's `totp` section.
+fn totp_params(config: &portless_access::config::TotpConfig) -> TotpParams {
+    TotpParams {
+        algorithm: match config.algorithm {
+            portless_access::config::TotpAlgorithm::Sha1 => TotpAlgorithm::Sha1,
+            portless_access::config::TotpAlgorithm::Sha256 => TotpAlgorithm::Sha256,
+            portless_access::config::TotpAlgorithm::Sha512 => TotpAlgorithm::Sha512,
+        },
+        digits: config.digits,
+        period: config.period.as_secs(),
+        skew: config.skew,
+    }
 }
