@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use portless_connector::{Connector, ConnectorOptions, Rules};
-use portless_edge::{Edge, EdgeListeners, EdgeOptions, EdgeTls};
+use portless_edge::{AccessOptions, Edge, EdgeListeners, EdgeOptions, EdgeTls};
 use portless_ingress::TunnelConfig;
 use portless_proto::TunnelSecret;
 use portless_store::Store;
@@ -22,8 +22,57 @@ use crate::cli::DemoArgs;
 use crate::edge_cmd::bind_tunnel;
 use crate::{demo_origin, signals};
 
-/// The demo's public hostname.
+/// The demo's public hostname (open to everyone: the policy says `bypass`).
 const HOSTNAME: &str = "hello.portless.localhost";
+/// The demo's protected hostname: signing in as the demo user is needed.
+const PRIVATE: &str = "private.portless.localhost";
+/// The demo's login portal.
+const PORTAL: &str = "auth.portless.localhost";
+/// The demo user.
+const DEMO_USER: &str = "demo";
+
+/// Writes the demo's access configuration and users file; returns the config path and the
+/// demo user's password (new at every run).
+fn write_access(dir: &Path, port: u16) -> anyhow::Result<(std::path::PathBuf, String)> {
+    let password = format!("{:016x}", fastrand_seed());
+    let hash = portless_access::users::PasswordHash::new_argon2id(&password)
+        .map_err(|e| anyhow::anyhow!("hashing the demo password: {e}"))?;
+    let users = dir.join("users_database.yml");
+    std::fs::write(
+        &users,
+        format!(
+            "users:\n  {DEMO_USER}:\n    displayname: Demo User\n    email: demo@portless.localhost\n    groups: [demo]\n    password: \"{}\"\n",
+            hash.as_str()
+        ),
+    )
+    .with_context(|| format!("writing {}", users.display()))?;
+    let config = dir.join("configuration.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "authentication_backend:\n  file:\n    path: {users}\n\
+session:\n  cookies:\n    - domain: portless.localhost\n      authelia_url: https://{PORTAL}:{port}\n\
+access_control:\n  default_policy: deny\n  rules:\n\
+    - domain: {HOSTNAME}\n      policy: bypass\n\
+    - domain: {PRIVATE}\n      policy: one_factor\n      subject: [\"user:{DEMO_USER}\"]\n",
+            users = users.display()
+        ),
+    )
+    .with_context(|| format!("writing {}", config.display()))?;
+    Ok((config, password))
+}
+
+/// 64 random bits from the OS, for the demo password.
+fn fastrand_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    // The demo password only guards a demo on loopback; a failed RNG still gives the time.
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        return std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    }
+    u64::from_le_bytes(bytes)
+}
 
 async fn public_listener(port: u16) -> anyhow::Result<TcpListener> {
     match TcpListener::bind(("127.0.0.1", port)).await {
@@ -50,9 +99,12 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open_in_memory().await?;
     let tunnel = store.create_tunnel("demo").await?;
     store.route(HOSTNAME, tunnel.tunnel.id).await?;
+    store.route(PRIVATE, tunnel.tunnel.id).await?;
     let (tunnel_tcp, tunnel_udp) = bind_tunnel("127.0.0.1:0".parse()?, true).await?;
+    let public = public_listener(args.port).await?;
+    let (access_config, password) = write_access(&dir, public.local_addr()?.port())?;
     let listeners = EdgeListeners {
-        public: public_listener(args.port).await?,
+        public,
         tunnel_tcp,
         tunnel_udp,
         metrics: Some(TcpListener::bind("127.0.0.1:0").await?),
@@ -61,12 +113,13 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let options = EdgeOptions {
         name: "demo-edge".to_owned(),
         grace_period: Duration::from_secs(5),
+        access: Some(AccessOptions::new(access_config, dir.join("access.key"))),
         ..EdgeOptions::default()
     };
     let edge = Edge::start(options, listeners, tls, store).await?;
 
     let rules = format!(
-        "ingress:\n  - hostname: {HOSTNAME}\n    service: http://{origin}\n  - service: http_status:404\n"
+        "ingress:\n  - hostname: {HOSTNAME}\n    service: http://{origin}\n  - hostname: {PRIVATE}\n    service: http://{origin}\n  - service: http_status:404\n"
     );
     let config = TunnelConfig::from_yaml_str(&rules, Path::new("demo"))
         .map_err(|e| anyhow::anyhow!("demo rules: {e}"))?
@@ -93,6 +146,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         edge.metrics_addr(),
         connector.metrics_addr(),
         connector.ready_connections(),
+        &password,
     );
 
     let graceful = CancellationToken::new();
@@ -130,6 +184,7 @@ fn print_banner(
     edge_metrics: Option<SocketAddr>,
     connector_metrics: Option<SocketAddr>,
     connections: usize,
+    password: &str,
 ) {
     let port = public.port();
     let url = format!("https://{HOSTNAME}:{port}/");
@@ -145,6 +200,13 @@ fn print_banner(
     );
     println!(
         "  SSE:   curl -N --cacert {} --resolve {HOSTNAME}:{port}:127.0.0.1 {url}events",
+        ca.display()
+    );
+    println!();
+    println!("  Protected: https://{PRIVATE}:{port}/  (a browser is sent to the login portal)");
+    println!("  Sign in:   user {DEMO_USER}, password {password}");
+    println!(
+        "  (browsers resolve *.localhost to this machine; trust {} to skip the certificate warning)",
         ca.display()
     );
     if let Some(addr) = edge_metrics {
