@@ -19,6 +19,7 @@
 //! - `tunnels`: tunnel CRUD, secret verification and rotation.
 //! - `routes`: hostname routes.
 //! - `settings`: named values.
+//! - `signing_keys`: the private keys that sign identity assertions, shared by every edge.
 //! - `configs`: remotely managed connector configs, one versioned YAML per tunnel.
 //! - `hostname`: canonical route hostname parsing (pure).
 //! - `secret`: [`TunnelSecret`] and the stored hash.
@@ -33,6 +34,7 @@ mod migrate;
 mod routes;
 mod secret;
 mod settings;
+mod signing_keys;
 mod store;
 mod tunnels;
 
@@ -40,5 +42,6 @@ pub use error::StoreError;
 pub use hostname::{HostnameError, RouteHostname};
 pub use routes::{Route, RouteChange};
 pub use secret::TunnelSecret;
+pub use signing_keys::StoredSigningKey;
 pub use store::Store;
 pub use tunnels::{NewTunnel, Tunnel};

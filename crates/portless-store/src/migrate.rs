@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tunnel configs",
         include_str!("../migrations/0002_tunnel_configs.sql"),
     ),
+    (
+        5,
+        "signing keys",
+        include_str!("../migrations/0005_signing_keys.sql"),
+    ),
 ];
 
 /// How many times to run the migrator before giving up (see [`run`]).
