@@ -1,10 +1,17 @@
 //! Edge settings and the listeners it is handed.
 
 use std::net::UdpSocket;
+use std::sync::Arc;
 use std::time::Duration;
 
 use portless_transport::TransportConfig;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The edge's current identity-assertion key set, as JWKS JSON (`None`: access is off, no
+/// keys to send). The edge sends it to every connector that takes it, on registration and
+/// whenever the value changes.
+pub type AccessKeysWatch = watch::Receiver<Option<Arc<str>>>;
 
 /// Settings of one edge.
 #[derive(Debug, Clone)]
@@ -23,6 +30,9 @@ pub struct EdgeOptions {
     pub grace_period: Duration,
     /// Limit for a client's TLS handshake and request head.
     pub client_header_timeout: Duration,
+    /// The assertion key set (JWKS JSON) to send to connectors, produced from the key ring;
+    /// the default holds `None` and never changes.
+    pub access_keys: AccessKeysWatch,
 }
 
 impl Default for EdgeOptions {
@@ -35,6 +45,7 @@ impl Default for EdgeOptions {
             route_poll: Duration::from_secs(1),
             grace_period: Duration::from_secs(30),
             client_header_timeout: Duration::from_secs(30),
+            access_keys: watch::channel(None).1,
         }
     }
 }
