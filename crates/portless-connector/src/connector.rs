@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 use uuid::Uuid;
 
+use crate::access::AccessKeys;
 use crate::metrics::ConnectorMetrics;
 use crate::origin::OriginPool;
 use crate::protocol::ProtocolState;
@@ -107,6 +108,8 @@ pub(crate) struct Shared {
     pub(crate) rules: Rules,
     /// What to do with configs the edge pushes.
     pub(crate) remote: RemoteUpdates,
+    /// The edge's assertion keys, for rules with `originRequest.access`.
+    pub(crate) access: AccessKeys,
     pub(crate) metrics: ConnectorMetrics,
     registered: AtomicUsize,
     /// Graceful shutdown: drain, finish in-flight requests within the grace period.
@@ -193,6 +196,7 @@ impl Connector {
             connector_id: Uuid::new_v4(),
             dialer,
             remote: RemoteUpdates::new(source, rules.clone()),
+            access: AccessKeys::default(),
             rules,
             metrics: connector_metrics,
             registered: AtomicUsize::new(0),

@@ -19,6 +19,8 @@
 //! * `slot` — one connection slot: dial, register, serve, reconnect;
 //! * `session` — one registered connection: control stream, request streams, drain;
 //! * `stream` — one request stream: rule match and dispatch to a service;
+//! * `access` — `originRequest.access`: verifying the edge's identity assertion before
+//!   anything reaches the origin;
 //! * `reload` — reloading the local config file (poll and SIGHUP) without losing requests;
 //! * `remote` — configs pushed by the edge: apply once per version, or ignore;
 //! * `origin` — pooled HTTP(S) clients toward origins, per rule;
@@ -32,6 +34,7 @@
 //! * `hello` — the built-in `hello_world` service;
 //! * `metrics` — the connector's Prometheus metrics.
 
+mod access;
 mod bastion;
 mod connector;
 mod egress;

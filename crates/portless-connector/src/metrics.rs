@@ -24,6 +24,13 @@ pub struct ClassLabel {
     pub class: &'static str,
 }
 
+/// Label: why a request was refused for want of a valid identity assertion.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// E.g. `missing`, `expired`, `bad_signature`, `no_keys`.
+    pub reason: &'static str,
+}
+
 /// Label: an origin as its rule writes it.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OriginLabel {
@@ -57,6 +64,8 @@ pub struct ConnectorMetrics {
     pub fallbacks: Counter,
     /// Origin dials the egress guard refused.
     pub egress_denied: Counter,
+    /// Requests refused by `originRequest.access` (no valid identity assertion), by reason.
+    pub access_denied: Family<ReasonLabel, Counter>,
     /// Health of origins whose rule tracks it: 1 up, 0 down.
     pub origin_up: Family<OriginLabel, Gauge>,
 }
@@ -105,6 +114,11 @@ impl ConnectorMetrics {
             "egress_denied",
             "Origin dials refused by the egress guard (the address is not one the rule names)",
             metrics.egress_denied.clone(),
+        );
+        tunnel.register(
+            "access_denied",
+            "Requests refused for want of a valid identity assertion (originRequest.access), by reason",
+            metrics.access_denied.clone(),
         );
         tunnel.register(
             "origin_up",

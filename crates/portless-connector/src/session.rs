@@ -46,7 +46,8 @@ const DRAIN_SETTLE: Duration = Duration::from_millis(250);
 const MIGRATE_STAGGER: Duration = Duration::from_secs(1);
 
 /// The control stream's task: answers pings, hands config updates to the shared
-/// [`crate::remote`] handling and answers with its status, and sends what the session asks,
+/// [`crate::remote`] handling and answers with its status, keeps the edge's assertion keys
+/// (see [`crate::access`]), and sends what the session asks,
 /// for as long as the connection lives (also while draining, so the edge keeps the
 /// connection).
 struct ControlLink {
@@ -68,6 +69,9 @@ impl ControlLink {
         let last_seen = Arc::new(std::sync::Mutex::new(Instant::now()));
         let pongs = outbox.clone();
         let seen = last_seen.clone();
+        // This control stream's key set is joined with the other connections' while it lives.
+        let link = shared.access.link();
+        let keys = shared.clone();
         let reader = async move {
             loop {
                 match recv
@@ -82,6 +86,10 @@ impl ControlLink {
                             Control::Ping(n) => Some(Control::Pong(n)),
                             Control::ConfigUpdate { version, yaml } => {
                                 Some(shared.remote.receive(version, &yaml))
+                            }
+                            Control::AccessKeys { jwks } => {
+                                shared.access.receive(link, &jwks);
+                                None
                             }
                             _ => None,
                         };
@@ -113,6 +121,7 @@ impl ControlLink {
                 () = reader => {}
                 () = writer => {}
             }
+            keys.access.forget(link);
             done.cancel();
         });
         Self {

@@ -143,7 +143,10 @@ async fn register(
         connector_id: shared.connector_id,
         conn_index: index,
         client_version: env!("CARGO_PKG_VERSION").to_owned(),
-        features: vec![Register::FEATURE_CONFIG_UPDATES.to_owned()],
+        features: vec![
+            Register::FEATURE_CONFIG_UPDATES.to_owned(),
+            Register::FEATURE_ACCESS_KEYS.to_owned(),
+        ],
     };
     control_send
         .write_message(FrameKind::Register, &register)

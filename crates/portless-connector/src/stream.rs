@@ -12,11 +12,11 @@ use portless_transport::{
     FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelStream, to_header_list,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::connector::Shared;
-use crate::metrics::CodeLabel;
-use crate::{bastion, hello, origin, socks};
+use crate::metrics::{CodeLabel, ReasonLabel};
+use crate::{access, bastion, hello, origin, socks};
 
 /// Longest wait for the edge to acknowledge a finished response.
 const DELIVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -99,6 +99,10 @@ async fn answer(shared: &Shared, head: &RequestHead, recv: FramedRecv<RecvHalf>)
     }
     let path = head.path.split('?').next().unwrap_or("/");
     let hit = rules.ingress.find(&head.host, path);
+    // Before anything else: a rule that requires an assertion serves nothing without one.
+    if let Some(denied) = access_denied(shared, &hit, head) {
+        return denied;
+    }
     // `bastionMode` turns any rule into a bastion, as with the incumbent; a `socks-proxy`
     // rule stays one (the incumbent checks it first too).
     let socks = *hit.rule.service() == Service::SocksProxy
@@ -145,6 +149,42 @@ async fn answer(shared: &Shared, head: &RequestHead, recv: FramedRecv<RecvHalf>)
         Service::Bastion => bastion_origin(shared, hit, head, recv).await,
         Service::SocksProxy => socks_proxy(shared, hit, head, recv),
     }
+}
+
+/// The `access_denied` answer for a request to a rule with `originRequest.access` whose
+/// assertion is missing or does not verify (logged at info with the reason, and counted);
+/// `None` when the rule requires none or the assertion is valid.
+fn access_denied(
+    shared: &Shared,
+    hit: &portless_ingress::RuleMatch<'_>,
+    head: &RequestHead,
+) -> Option<Answer> {
+    let policy = hit
+        .rule
+        .origin_request()
+        .access
+        .as_ref()
+        .filter(|policy| policy.required)?;
+    let keys = shared.access.current();
+    let now = std::time::SystemTime::now();
+    let denied = match access::check(keys.as_deref(), policy, &head.headers, now) {
+        Ok(claims) => {
+            debug!(request_id = %head.request_id, rule = hit.index + 1, sub = %claims.sub, "identity assertion verified");
+            return None;
+        }
+        Err(denied) => denied,
+    };
+    let reason = denied.reason();
+    shared
+        .metrics
+        .access_denied
+        .get_or_create(&ReasonLabel { reason })
+        .inc();
+    info!(request_id = %head.request_id, host = %head.host, rule = hit.index + 1, reason, detail = %denied, "refused a request without a valid identity assertion");
+    Some(Answer::Failed(StreamError {
+        class: ErrorClass::AccessDenied,
+        message: denied.to_string(),
+    }))
 }
 
 /// The upgrade protocol of a stream for a TCP-carrying rule, or the `bad_request` telling a

@@ -56,4 +56,4 @@ pub use bootstrap::{EdgeTls, StateDir};
 pub use edge::{Edge, EdgeHandle};
 pub use error::EdgeError;
 pub use metrics::EdgeMetrics;
-pub use options::{EdgeListeners, EdgeOptions};
+pub use options::{AccessKeysWatch, EdgeListeners, EdgeOptions};

@@ -1,10 +1,17 @@
 //! Edge settings and the listeners it is handed.
 
 use std::net::UdpSocket;
+use std::sync::Arc;
 use std::time::Duration;
 
 use portless_transport::TransportConfig;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The edge's current identity-assertion key set, as JWKS JSON (`None`: access is off, no
+/// keys to send). The edge sends it to every connector that takes it, on registration and
+/// whenever the value changes.
+pub type AccessKeysWatch = watch::Receiver<Option<Arc<str>>>;
 
 use crate::AccessOptions;
 
@@ -27,6 +34,9 @@ pub struct EdgeOptions {
     pub client_header_timeout: Duration,
     /// Access control; `None` serves every route publicly.
     pub access: Option<AccessOptions>,
+    /// The assertion key set (JWKS JSON) to send to connectors, produced from the key ring;
+    /// the default holds `None` and never changes.
+    pub access_keys: AccessKeysWatch,
 }
 
 impl Default for EdgeOptions {
@@ -40,6 +50,7 @@ impl Default for EdgeOptions {
             grace_period: Duration::from_secs(30),
             client_header_timeout: Duration::from_secs(30),
             access: None,
+            access_keys: watch::channel(None).1,
         }
     }
 }

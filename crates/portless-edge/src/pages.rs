@@ -44,6 +44,10 @@ fn title_and_advice(class: ErrorClass) -> (&'static str, &'static str) {
             "Internal error",
             "Something went wrong at the edge. The request id below helps the operator find it in the logs.",
         ),
+        ErrorClass::AccessDenied => (
+            "Access denied",
+            "The connector refused this request: its rules require a valid identity assertion from the edge, and the request carried none, or one that did not verify. Sign in through the edge again; the operator finds the reason in the connector's log.",
+        ),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Accepting connector connections: registration, then supervision of the control stream,
-//! including pushing the tunnel's remotely managed config.
+//! including pushing the tunnel's remotely managed config and the edge's identity-assertion
+//! keys.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 use crate::edge::EdgeState;
 use crate::metrics::{OutcomeLabel, ProtocolLabel};
+use crate::options::AccessKeysWatch;
 use crate::registry::LiveConnection;
 
 /// Limit for the connector's `Register` after its handshake.
@@ -183,7 +185,21 @@ async fn serve_connection(accepted: Accepted, state: Arc<EdgeState>, store: Stor
     if config.is_some() {
         state.configs.refresh(&store, tunnel.id).await;
     }
-    supervise(&live, recv, send, config, &state).await;
+    let access_keys = register
+        .features
+        .iter()
+        .any(|f| f == Register::FEATURE_ACCESS_KEYS)
+        .then(|| {
+            let mut keys = state.options.access_keys.clone();
+            // The current key set (if any) goes out at once.
+            keys.mark_changed();
+            keys
+        });
+    let pushes = Pushes {
+        config,
+        access_keys,
+    };
+    supervise(&live, recv, send, pushes, &state).await;
     state.registry.remove(&live);
     connection.close("connection ended");
     info!(
@@ -195,17 +211,30 @@ async fn serve_connection(accepted: Accepted, state: Arc<EdgeState>, store: Stor
     );
 }
 
+/// What the edge pushes to one connection, each only when the connector announced it
+/// understands it.
+struct Pushes {
+    /// The tunnel's remotely managed config.
+    config: Option<ConfigReceiver>,
+    /// The edge's identity-assertion key set.
+    access_keys: Option<AccessKeysWatch>,
+}
+
 /// Runs the control stream until the connection ends: answers pings, applies drains, pings
 /// the connector and closes the connection when it falls silent, sends the tunnel's config
-/// (when `config` is given: the connector understands it) and logs what the connector did
-/// with it.
+/// and the assertion keys (those of `pushes` that are given: the connector understands
+/// them) and logs what the connector did with the config.
 async fn supervise(
     live: &Arc<LiveConnection>,
     mut recv: FramedRecv<RecvHalf>,
     mut send: FramedSend<SendHalf>,
-    mut config: Option<ConfigReceiver>,
+    pushes: Pushes,
     state: &EdgeState,
 ) {
+    let Pushes {
+        mut config,
+        mut access_keys,
+    } = pushes;
     let (replies, mut outbox) = mpsc::channel::<Control>(8);
     let reader = async {
         loop {
@@ -233,6 +262,9 @@ async fn supervise(
                 Ok(Control::ConfigUpdate { .. }) => {
                     debug!(connection = %live.id, "ignored a config update sent by a connector");
                 }
+                Ok(Control::AccessKeys { .. }) => {
+                    debug!(connection = %live.id, "ignored access keys sent by a connector");
+                }
                 Err(e) => {
                     debug!(connection = %live.id, error = %e, "control stream ended");
                     return;
@@ -249,6 +281,12 @@ async fn supervise(
                     if send.write_message(FrameKind::Control, &update).await.is_err() {
                         return;
                     }
+                }
+                Some(keys) = next_access_keys(&mut access_keys) => {
+                    if send.write_message(FrameKind::Control, &keys).await.is_err() {
+                        return;
+                    }
+                    debug!(connection = %live.id, tunnel = %live.tunnel_name, "sent the assertion keys");
                 }
                 Some(message) = outbox.recv() => {
                     if send.write_message(FrameKind::Control, &message).await.is_err() {
@@ -397,6 +435,36 @@ async fn next_config(config: &mut Option<ConfigReceiver>) -> Option<Control> {
                 yaml: stored.yaml.clone(),
             });
         }
+    }
+}
+
+/// The next assertion key set to send on a connection, when it changed; never resolves for
+/// a connection that takes no keys, or once the key source is gone. A `None` value (access
+/// turned off) sends nothing: the connector keeps refusing what it cannot verify.
+async fn next_access_keys(keys: &mut Option<AccessKeysWatch>) -> Option<Control> {
+    let Some(receiver) = keys.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        if receiver.changed().await.is_err() {
+            // The key source stopped (or access was never configured): nothing more to send.
+            *keys = None;
+            return std::future::pending().await;
+        }
+        let Some(jwks) = receiver.borrow_and_update().clone() else {
+            continue;
+        };
+        if jwks.len() > Control::MAX_ACCESS_KEYS_LEN {
+            warn!(
+                bytes = jwks.len(),
+                max = Control::MAX_ACCESS_KEYS_LEN,
+                "the assertion key set is too large to send to connectors"
+            );
+            continue;
+        }
+        return Some(Control::AccessKeys {
+            jwks: jwks.to_string(),
+        });
     }
 }
 

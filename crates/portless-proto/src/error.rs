@@ -24,6 +24,9 @@ pub enum ErrorClass {
     BadRequest,
     /// A bug or an unexpected state; details are in the logs.
     Internal,
+    /// The connector refused the request: its rule requires an identity assertion
+    /// (`originRequest.access`) and the request carried none, or an invalid one.
+    AccessDenied,
 }
 
 impl ErrorClass {
@@ -38,6 +41,7 @@ impl ErrorClass {
             Self::EgressDenied => "egress_denied",
             Self::BadRequest => "bad_request",
             Self::Internal => "internal",
+            Self::AccessDenied => "access_denied",
         }
     }
 
@@ -51,11 +55,12 @@ impl ErrorClass {
             Self::OriginDown => 503,
             Self::BadRequest => 400,
             Self::Internal => 500,
+            Self::AccessDenied => 403,
         }
     }
 
     /// Every class, for metrics pre-registration and exhaustive tests.
-    pub const ALL: [ErrorClass; 8] = [
+    pub const ALL: [ErrorClass; 9] = [
         Self::NoRoute,
         Self::TunnelDown,
         Self::OriginUnreachable,
@@ -64,6 +69,7 @@ impl ErrorClass {
         Self::EgressDenied,
         Self::BadRequest,
         Self::Internal,
+        Self::AccessDenied,
     ];
 }
 

@@ -95,12 +95,25 @@ pub enum Control {
         /// at most [`Control::MAX_STATUS_ERROR_LEN`] bytes.
         error: Option<String>,
     },
+    /// Edge → connector: the edge's identity-assertion key set (JWKS JSON, as published at
+    /// `/cdn-cgi/access/certs`), sent right after registration and whenever the keys rotate.
+    /// A connector verifies the assertions of rules with `originRequest.access` against it.
+    /// Only sent to connectors that announced [`Register::FEATURE_ACCESS_KEYS`]; at most
+    /// [`Control::MAX_ACCESS_KEYS_LEN`] bytes.
+    AccessKeys {
+        /// The JWKS JSON (`{"keys":[...]}`).
+        jwks: String,
+    },
 }
 
 impl Register {
     /// Feature: the connector understands [`Control::ConfigUpdate`] and answers it with
     /// [`Control::ConfigStatus`].
     pub const FEATURE_CONFIG_UPDATES: &'static str = "config-updates";
+
+    /// Feature: the connector understands [`Control::AccessKeys`] (and verifies identity
+    /// assertions with them).
+    pub const FEATURE_ACCESS_KEYS: &'static str = "access-keys";
 }
 
 impl Control {
@@ -112,6 +125,10 @@ impl Control {
     /// Longest error text a [`Control::ConfigStatus`] carries; longer errors are cut so the
     /// status always fits in one message (the full text is in the connector's log).
     pub const MAX_STATUS_ERROR_LEN: usize = 16 * 1024;
+
+    /// Largest key set a [`Control::AccessKeys`] carries (the message limit minus the
+    /// encoding overhead, with room to spare); a few keys take well under 1 KiB.
+    pub const MAX_ACCESS_KEYS_LEN: usize = crate::MAX_MESSAGE_LEN - 64;
 
     /// A [`Control::ConfigStatus`], with `error` cut to [`Control::MAX_STATUS_ERROR_LEN`] bytes
     /// on a character boundary.
@@ -147,6 +164,23 @@ mod tests {
         assert!(buf.len() <= crate::FRAME_HEADER_LEN + MAX_MESSAGE_LEN);
         let back: Control = decode_message(&buf[crate::FRAME_HEADER_LEN..]).unwrap();
         assert_eq!(back, update);
+    }
+
+    #[test]
+    fn access_keys_round_trip() {
+        let keys = Control::AccessKeys {
+            jwks: r#"{"keys":[{"kty":"EC","kid":"k"}]}"#.to_owned(),
+        };
+        let mut buf = bytes::BytesMut::new();
+        encode_message(FrameKind::Control, &keys, &mut buf).unwrap();
+        let back: Control = decode_message(&buf[crate::FRAME_HEADER_LEN..]).unwrap();
+        assert_eq!(back, keys);
+        let largest = Control::AccessKeys {
+            jwks: "a".repeat(Control::MAX_ACCESS_KEYS_LEN),
+        };
+        let mut buf = bytes::BytesMut::new();
+        encode_message(FrameKind::Control, &largest, &mut buf).unwrap();
+        assert!(buf.len() <= crate::FRAME_HEADER_LEN + MAX_MESSAGE_LEN);
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! - `service_tokens`: machine credentials' rows (hashes only; the checks live in
 //!   `portless-access`).
 //! - `audit`: the audit log's rows: batch insert, recent events, retention.
+//! - `signing_keys`: the private keys that sign identity assertions, shared by every edge.
 //! - `configs`: remotely managed connector configs, one versioned YAML per tunnel.
 //! - `totp`: sealed TOTP seeds per user and replay-proof advance of the last used step.
 //! - `hostname`: canonical route hostname parsing (pure).
@@ -39,6 +40,7 @@ mod routes;
 mod secret;
 mod service_tokens;
 mod settings;
+mod signing_keys;
 mod store;
 mod totp;
 mod tunnels;
@@ -49,6 +51,7 @@ pub use hostname::{HostnameError, RouteHostname};
 pub use routes::{Route, RouteChange};
 pub use secret::TunnelSecret;
 pub use service_tokens::{NewServiceToken, ServiceTokenRecord};
+pub use signing_keys::StoredSigningKey;
 pub use store::Store;
 pub use totp::StoredTotp;
 pub use tunnels::{NewTunnel, Tunnel};

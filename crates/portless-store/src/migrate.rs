@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0003_service_tokens_audit.sql"),
     ),
     (4, "totp", include_str!("../migrations/0004_totp.sql")),
+    (
+        5,
+        "signing keys",
+        include_str!("../migrations/0005_signing_keys.sql"),
+    ),
 ];
 
 /// How many times to run the migrator before giving up (see [`run`]).

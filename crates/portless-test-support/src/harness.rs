@@ -49,6 +49,7 @@ pub fn fast_edge_options() -> EdgeOptions {
         route_poll: Duration::from_millis(100),
         grace_period: Duration::from_secs(5),
         client_header_timeout: Duration::from_secs(10),
+        ..EdgeOptions::default()
     }
 }
 
