@@ -79,6 +79,11 @@ impl Edge {
             Some(access) => Some(EdgeAccess::load(access, store.clone(), &mut metrics_registry).await?),
             None => None,
         };
+        let mut options = options;
+        if let Some(access) = &access {
+            // Connectors verify assertions with the keys of this edge's ring.
+            options.access_keys = access.keys_watch();
+        }
         let routes = Arc::new(RouteTable::default());
         let version = store.routes_version().await?;
         routes.reload(&store).await?;

@@ -17,6 +17,7 @@ use portless_access::totp::{TotpAlgorithm, TotpParams, TotpRegistry};
 use portless_access::users::UsersFile;
 use portless_store::Store;
 use prometheus_client::registry::Registry as MetricsRegistry;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -84,6 +85,8 @@ pub(crate) struct EdgeAccess {
     pub(crate) store: Store,
     /// Content hash of the configuration file last applied.
     config_hash: RwLock<Vec<u8>>,
+    /// The published key set (JWKS), sent to connectors when it changes.
+    keys_published: watch::Sender<Option<Arc<str>>>,
 }
 
 // === impl EdgeAccess ===
@@ -147,6 +150,7 @@ impl EdgeAccess {
         let redirects = RedirectPolicy::new(portals.iter().map(|p| p.domain.clone()).collect());
         let audit = AuditLog::new(Some(store.clone()), metrics);
         let hash = digest(&text);
+        let (keys_published, _) = watch::channel(Some(Arc::from(keys.jwks_json(now))));
         info!(
             rules = config.access_control.rule_count(),
             portals = portals.len(),
@@ -168,6 +172,7 @@ impl EdgeAccess {
             store,
             options,
             config_hash: RwLock::new(hash),
+            keys_published,
         }))
     }
 
@@ -175,6 +180,11 @@ impl EdgeAccess {
     /// asks for a code (which then fails) rather than skipping the factor.
     pub(crate) async fn totp_enrolled(&self, user: &str) -> bool {
         self.totp.is_enrolled(user).await.unwrap_or(true)
+    }
+
+    /// The key set connectors verify assertions with, following rotations.
+    pub(crate) fn keys_watch(&self) -> watch::Receiver<Option<Arc<str>>> {
+        self.keys_published.subscribe()
     }
 
     /// The policy in force now.
@@ -243,8 +253,14 @@ impl EdgeAccess {
             let now = SystemTime::now();
             self.sessions.sweep(now);
             self.regulator.sweep(now);
-            if let Err(e) = self.keys.rotate_if_due(&self.store, now).await {
-                warn!(error = %e, "assertion key rotation failed; keeping the current key");
+            match self.keys.rotate_if_due(&self.store, now).await {
+                Ok(true) => {
+                    self.keys_published
+                        .send_replace(Some(Arc::from(self.keys.jwks_json(now))));
+                    info!(kid = %self.keys.current_kid(), "assertion keys rotated");
+                }
+                Ok(false) => {}
+                Err(e) => warn!(error = %e, "assertion key rotation failed; keeping the current key"),
             }
         }
     }
