@@ -298,7 +298,7 @@ pub enum ProblemKind {
         value: String,
     },
     /// A query criterion whose operator and value do not fit together.
-    #[error("rule #{rule} has a query criterion on `{key}` {reason}")]
+    #[error("rule #{rule}: the query criterion on `{key}` {reason}")]
     InvalidQuery {
         /// 1-based rule number.
         rule: usize,

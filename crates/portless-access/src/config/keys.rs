@@ -391,7 +391,12 @@ impl KeyWalker<'_> {
     }
 
     fn unknown(&mut self, name: &str, position: Option<Position>, section: &Section, label: &str) {
-        let suggestion = closest(name, (section.fields)());
+        let candidates: Vec<&'static str> = (section.fields)()
+            .iter()
+            .chain(section.ignored)
+            .copied()
+            .collect();
+        let suggestion = closest(name, &candidates);
         if section.strict {
             let kind = ProblemKind::UnknownPolicyKey {
                 key: name.to_owned(),

@@ -72,7 +72,11 @@ fn policy_choice(ck: &mut Checker<'_>, key: &str, text: &Text) -> Option<Policy>
             key: key.to_owned(),
             value: written.to_owned(),
             choices: Policy::NAMES,
-            suggestion: closest(written, Policy::NAMES),
+            suggestion: match written.to_ascii_lowercase().as_str() {
+                "2fa" | "mfa" => Some("two_factor"),
+                "1fa" => Some("one_factor"),
+                other => closest(other, Policy::NAMES),
+            },
         };
         ck.error(text.referenced, kind);
     }

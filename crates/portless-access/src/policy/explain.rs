@@ -70,7 +70,7 @@ impl AccessControl {
         } else {
             " (no rule applied)"
         });
-        if self.default_policy != Policy::Deny
+        if matches!(self.default_policy, Policy::OneFactor | Policy::TwoFactor)
             && matches!(
                 request.identity.map(|i| &i.subject),
                 Some(Subject::ServiceToken { .. })

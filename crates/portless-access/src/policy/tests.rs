@@ -697,11 +697,11 @@ fn query_operator_value_mismatches() {
         "    - domain: a.example.com\n      query:\n        - - operator: present\n            key: a\n            value: x\n          - operator: equal\n            key: b\n          - operator: matches\n            key: c\n            value: x\n          - value: x\n      policy: deny\n",
     ));
     assert!(
-        text.contains("query criterion on `a` has operator `present` and a value"),
+        text.contains("the query criterion on `a` has operator `present` and a value"),
         "{text}"
     );
     assert!(
-        text.contains("query criterion on `b` has operator `equal` but no value"),
+        text.contains("the query criterion on `b` has operator `equal` but no value"),
         "{text}"
     );
     assert!(
@@ -826,4 +826,73 @@ fn explain_agrees_with_evaluate() {
         text.contains("by:       default_policy deny (no rule applied) at access.yml:2:19"),
         "{text}"
     );
+}
+
+#[test]
+fn explain_says_why_a_token_meets_the_default() {
+    let ac = policy("access_control:\n  default_policy: one_factor\n");
+    let ci = token("ci");
+    let r = AccessRequest {
+        identity: Some(&ci),
+        ..req("app.example.com", "/")
+    };
+    let explanation = ac.explain(&r);
+    assert_eq!(
+        explanation.decision,
+        Decision::Deny {
+            rule: RuleRef::Default
+        }
+    );
+    assert_eq!(
+        explanation.decided_by,
+        "default_policy one_factor (there are no rules); service tokens cannot log in, so a \
+         token is denied"
+    );
+    let open = policy("access_control:\n  default_policy: bypass\n");
+    assert_eq!(
+        open.explain(&r).decided_by,
+        "default_policy bypass (there are no rules)"
+    );
+}
+
+#[test]
+fn compiled_policy_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<AccessControl>();
+    shareable::<crate::config::AccessConfig>();
+}
+
+#[test]
+fn rule_accessors() {
+    let ac = policy(&wrap(
+        "    - domain: a.example.com\n      policy: two_factor\n",
+    ));
+    assert_eq!(ac.rule_count(), 1);
+    assert_eq!(ac.rule_policy(0), Some(Policy::TwoFactor));
+    assert_eq!(ac.rule_policy(1), None);
+    assert_eq!(
+        ac.rule_position(0),
+        Some(crate::config::Position { line: 4, column: 7 })
+    );
+    assert_eq!(Decision::Deny { rule: rule(0) }.rule(), rule(0));
+    assert_eq!(rule(0).to_string(), "rule #1");
+    assert_eq!(RuleRef::Default.to_string(), "default_policy");
+}
+
+#[test]
+fn policy_names_suggest_the_intended_one() {
+    for (written, meant) in [
+        ("2fa", "two_factor"),
+        ("one-factor", "one_factor"),
+        ("Bypass", "bypass"),
+        ("dney", "deny"),
+    ] {
+        let text = errors(&wrap(&format!(
+            "    - domain: a.example.com\n      policy: {written}\n"
+        )));
+        assert!(
+            text.contains(&format!("did you mean `{meant}`?")),
+            "{written}: {text}"
+        );
+    }
 }
