@@ -356,67 +356,15 @@ fn totp(raw: Option<&RawTotp>, ck: &mut Checker<'_>) -> TotpConfig {
     let raw = raw.unwrap_or(&empty);
     let issuer = match &raw.issuer {
         Some(text) if text.value.trim().is_empty() => {
-            ck.error(
-                text.referenced,
-                ProblemKind::Empty {
-                    key: "`totp.issuer`".into(),
-                },
-            );
+            let kind = ProblemKind::Empty {
+                key: "`totp.issuer`".into(),
+            };
+            ck.error(text.referenced, kind);
             "Portless".to_owned()
         }
         Some(text) => text.value.trim().to_owned(),
         None => "Portless".to_owned(),
     };
-    let algorithm = raw.algorithm.as_ref().map_or(TotpAlgorithm::Sha1, |text| {
-        let written = text.value.trim().to_ascii_lowercase();
-        match written.as_str() {
-            "sha1" => TotpAlgorithm::Sha1,
-            "sha256" => TotpAlgorithm::Sha256,
-            "sha512" => TotpAlgorithm::Sha512,
-            _ => {
-                let kind = ProblemKind::InvalidChoice {
-                    key: "`totp.algorithm`".into(),
-                    value: text.value.clone(),
-                    choices: ALGORITHMS,
-                    suggestion: closest(&written, ALGORITHMS),
-                };
-                ck.error(text.referenced, kind);
-                TotpAlgorithm::Sha1
-            }
-        }
-    });
-    let digits = match &raw.digits {
-        Some(d) if d.value != 6 && d.value != 8 => {
-            let kind = ProblemKind::OutOfRange {
-                key: "`totp.digits`".into(),
-                value: d.value,
-                min: 6,
-                max: 8,
-                why: "authenticator apps show 6 or 8 digits (7 is not supported)",
-            };
-            ck.error(d.referenced, kind);
-            6
-        }
-        Some(d) => u32::try_from(d.value).unwrap_or(6),
-        None => 6,
-    };
-    let period = ck.duration(
-        "`totp.period`",
-        raw.period.as_ref(),
-        Duration::from_secs(30),
-    );
-    if let Some(text) = &raw.period
-        && !(15..=300).contains(&period.as_secs())
-    {
-        let kind = ProblemKind::OutOfRange {
-            key: "`totp.period` (in seconds)".into(),
-            value: i64::try_from(period.as_secs()).unwrap_or(i64::MAX),
-            min: 15,
-            max: 300,
-            why: "most authenticator apps only support 30",
-        };
-        ck.error(text.referenced, kind);
-    }
     let skew = ck.int_in(
         "`totp.skew`",
         raw.skew.as_ref(),
@@ -428,11 +376,70 @@ fn totp(raw: Option<&RawTotp>, ck: &mut Checker<'_>) -> TotpConfig {
     TotpConfig {
         disabled: raw.disable.unwrap_or(false),
         issuer,
-        algorithm,
-        digits,
-        period,
+        algorithm: raw
+            .algorithm
+            .as_ref()
+            .map_or(TotpAlgorithm::Sha1, |text| totp_algorithm(ck, text)),
+        digits: totp_digits(ck, raw.digits.as_ref()),
+        period: totp_period(ck, raw.period.as_ref()),
         skew,
     }
+}
+
+fn totp_algorithm(ck: &mut Checker<'_>, text: &Text) -> TotpAlgorithm {
+    let written = text.value.trim().to_ascii_lowercase();
+    match written.as_str() {
+        "sha1" => TotpAlgorithm::Sha1,
+        "sha256" => TotpAlgorithm::Sha256,
+        "sha512" => TotpAlgorithm::Sha512,
+        _ => {
+            let kind = ProblemKind::InvalidChoice {
+                key: "`totp.algorithm`".into(),
+                value: text.value.clone(),
+                choices: ALGORITHMS,
+                suggestion: closest(&written, ALGORITHMS),
+            };
+            ck.error(text.referenced, kind);
+            TotpAlgorithm::Sha1
+        }
+    }
+}
+
+fn totp_digits(ck: &mut Checker<'_>, digits: Option<&Spanned<i64>>) -> u32 {
+    match digits {
+        Some(d) if d.value == 8 => 8,
+        Some(d) if d.value != 6 => {
+            let kind = ProblemKind::OutOfRange {
+                key: "`totp.digits`".into(),
+                value: d.value,
+                min: 6,
+                max: 8,
+                why: "authenticator apps show 6 or 8 digits (7 is not supported)",
+            };
+            ck.error(d.referenced, kind);
+            6
+        }
+        _ => 6,
+    }
+}
+
+fn totp_period(ck: &mut Checker<'_>, text: Option<&Text>) -> Duration {
+    let default = Duration::from_secs(30);
+    let period = ck.duration("`totp.period`", text, default);
+    if let Some(text) = text
+        && !(15..=300).contains(&period.as_secs())
+    {
+        let kind = ProblemKind::OutOfRange {
+            key: "`totp.period` (in seconds)".into(),
+            value: i64::try_from(period.as_secs()).unwrap_or(i64::MAX),
+            min: 15,
+            max: 300,
+            why: "most authenticator apps only support 30",
+        };
+        ck.error(text.referenced, kind);
+        return default;
+    }
+    period
 }
 
 // === authentication_backend ===

@@ -398,68 +398,72 @@ impl RuleCompiler<'_, '_> {
     }
 
     fn query_criterion(&mut self, raw: &Spanned<RawQuery>) -> Option<QueryCriterion> {
-        let rule = self.number;
         let Some(key) = &raw.value.key else {
             let kind = ProblemKind::Missing {
                 key: "key",
-                section: format!("a query criterion of rule #{rule}"),
+                section: format!("a query criterion of rule #{}", self.number),
                 example: "key: debug",
             };
             self.ck.error(raw.referenced, kind);
             return None;
         };
+        let test = self.query_test(raw, &key.value)?;
+        Some(QueryCriterion {
+            key: key.value.clone(),
+            test,
+        })
+    }
+
+    /// The operator and value of a query criterion on `key`, checked together.
+    fn query_test(&mut self, raw: &Spanned<RawQuery>, key: &str) -> Option<QueryTest> {
+        const OPERATORS: &[&str] = &[
+            "equal",
+            "not equal",
+            "present",
+            "absent",
+            "pattern",
+            "not pattern",
+        ];
         let value = raw.value.value.as_ref();
         // The incumbent's defaults: `equal` with a value, `present` without.
         let operator = raw
             .value
             .operator
             .as_ref()
-            .map(|o| o.value.trim().to_owned())
-            .unwrap_or_else(|| if value.is_some() { "equal" } else { "present" }.to_owned());
+            .map_or(if value.is_some() { "equal" } else { "present" }, |o| {
+                o.value.trim()
+            });
         let invalid = |reason: String, fix: &'static str| ProblemKind::InvalidQuery {
-            rule,
-            key: key.value.clone(),
+            rule: self.number,
+            key: key.to_owned(),
             reason,
             fix,
         };
-        let needs_value = matches!(
-            operator.as_str(),
-            "equal" | "not equal" | "pattern" | "not pattern"
-        );
-        let test = match (operator.as_str(), value) {
-            ("present", None) => QueryTest::Present,
-            ("absent", None) => QueryTest::Absent,
+        let needs_value = matches!(operator, "equal" | "not equal" | "pattern" | "not pattern");
+        let (at, kind) = match (operator, value) {
+            ("present", None) => return Some(QueryTest::Present),
+            ("absent", None) => return Some(QueryTest::Absent),
+            ("equal", Some(v)) => return Some(QueryTest::Equal(v.value.clone())),
+            ("not equal", Some(v)) => return Some(QueryTest::NotEqual(v.value.clone())),
+            ("pattern", Some(v)) => return self.regex("query", v, false).map(QueryTest::Pattern),
+            ("not pattern", Some(v)) => {
+                return self.regex("query", v, false).map(QueryTest::NotPattern);
+            }
             ("present" | "absent", Some(v)) => {
                 let reason = format!("has operator `{operator}` and a value");
-                self.ck.error(
-                    v.referenced,
-                    invalid(reason, "remove `value`, or use `equal`"),
-                );
-                return None;
+                let fix = "remove `value`, or use `equal`";
+                (v.referenced, invalid(reason, fix))
             }
             (_, None) if needs_value => {
                 let reason = format!("has operator `{operator}` but no value");
-                self.ck.error(
+                (
                     raw.referenced,
                     invalid(reason, "add `value:`, or use `present`"),
-                );
-                return None;
+                )
             }
-            ("equal", Some(v)) => QueryTest::Equal(v.value.clone()),
-            ("not equal", Some(v)) => QueryTest::NotEqual(v.value.clone()),
-            ("pattern", Some(v)) => QueryTest::Pattern(self.regex("query", v, false)?),
-            ("not pattern", Some(v)) => QueryTest::NotPattern(self.regex("query", v, false)?),
             (other, _) => {
-                const OPERATORS: &[&str] = &[
-                    "equal",
-                    "not equal",
-                    "present",
-                    "absent",
-                    "pattern",
-                    "not pattern",
-                ];
                 let kind = ProblemKind::InvalidChoice {
-                    key: format!("the query operator of rule #{rule}"),
+                    key: format!("the query operator of rule #{}", self.number),
                     value: other.to_owned(),
                     choices: OPERATORS,
                     suggestion: closest(other, OPERATORS),
@@ -469,14 +473,11 @@ impl RuleCompiler<'_, '_> {
                     .operator
                     .as_ref()
                     .map_or(raw.referenced, |o| o.referenced);
-                self.ck.error(at, kind);
-                return None;
+                (at, kind)
             }
         };
-        Some(QueryCriterion {
-            key: key.value.clone(),
-            test,
-        })
+        self.ck.error(at, kind);
+        None
     }
 
     fn methods(&mut self, list: &Spanned<OneOrMany>) -> MethodSet {

@@ -5,7 +5,6 @@
 //! freely: it is for people, not for the request path.
 
 use std::fmt;
-use std::path::PathBuf;
 
 use super::rule::{Miss, Outcome, Rule};
 use super::{AccessControl, Decision, Policy, RuleRef};
@@ -88,7 +87,7 @@ impl AccessControl {
     }
 
     fn location(&self, position: Option<Position>) -> Option<String> {
-        position.map(|p| format!("{}:{p}", PathBuf::from(&self.file).display()))
+        position.map(|p| format!("{}:{p}", self.file.display()))
     }
 }
 
