@@ -10,6 +10,8 @@
 //!
 //! Layout:
 //! * `identity` — the identity a request carries and the request the policy sees;
+//! * `config` — the access configuration file (the SSO portal's file, loaded unchanged):
+//!   sections, durations, diagnostics;
 //! * `policy` — the `access_control` format: parsing, validation, compiled rules, decisions
 //!   and explanations;
 //! * `users` — the users file: parsing, password hashes (argon2id and migration formats),
@@ -29,6 +31,7 @@
 
 pub mod assertion;
 pub mod audit;
+pub mod config;
 pub mod forward_auth;
 pub mod headers;
 mod identity;
