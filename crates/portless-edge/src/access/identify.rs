@@ -8,6 +8,7 @@ use http::HeaderMap;
 use portless_access::service_token::token_from_headers;
 use portless_access::session::AppSessionId;
 use portless_access::{AuthLevel, Identity};
+use secrecy::ExposeSecret as _;
 
 use super::EdgeAccess;
 use super::http_util::{APP_COOKIE, CookieValue, cookie};
@@ -36,7 +37,7 @@ pub(crate) async fn identify(
     match token_from_headers(headers) {
         Err(_) => return Presented::Malformed,
         Ok(Some((client_id, secret))) => {
-            return match access.tokens.authenticate(&client_id, &secret, now).await {
+            return match access.tokens.authenticate(&client_id, secret.expose_secret(), now).await {
                 Ok(token) => Presented::Identity(token.identity()),
                 Err(refusal) => Presented::BadToken {
                     who: client_id,

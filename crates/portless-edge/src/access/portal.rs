@@ -317,7 +317,7 @@ impl Visit<'_> {
         let ip = self.context.client.ip();
         let banned = self.access.regulator.is_banned(Some(user), ip, self.now);
         let verified = !banned && self.access.totp.verify(user, code, unix(self.now)).await.is_ok();
-        self.audit_login(LoginStep::Totp, Some(user), outcome(banned, verified));
+        self.audit_login(LoginStep::Totp, Some(user), audit_result(banned, verified));
         if !verified {
             if !banned {
                 self.access.regulator.record_failure(Some(user), ip, self.now);
@@ -392,7 +392,7 @@ impl Visit<'_> {
             .await;
         tokio::time::sleep_until((started + self.access.options.login_floor).into()).await;
         let ok = !banned && outcome.is_ok();
-        self.audit_login(LoginStep::Password, Some(&user), outcome(banned, ok));
+        self.audit_login(LoginStep::Password, Some(&user), audit_result(banned, ok));
         if !ok {
             if !banned {
                 self.access.regulator.record_failure(Some(&user), ip, self.now);
@@ -487,7 +487,7 @@ fn enrol_aad(user: &str) -> Vec<u8> {
     format!("portless totp enrolment\0{user}").into_bytes()
 }
 
-fn outcome(banned: bool, ok: bool) -> AuditResult {
+fn audit_result(banned: bool, ok: bool) -> AuditResult {
     match (banned, ok) {
         (true, _) => AuditResult::Banned,
         (false, true) => AuditResult::Success,

@@ -113,7 +113,7 @@ impl EdgeAccess {
         for warning in &loaded.warnings {
             warn!("{warning}");
         }
-        let config = loaded.value;
+        let config = loaded.config;
         let portals = portal_sites(&config).map_err(access)?;
         let users_path = config.users_file.clone().ok_or_else(|| {
             access(format!(
@@ -224,9 +224,9 @@ impl EdgeAccess {
                 for warning in &loaded.warnings {
                     warn!("{warning}");
                 }
-                let rules = loaded.value.access_control.rule_count();
+                let rules = loaded.config.access_control.rule_count();
                 if let Ok(mut policy) = self.policy.write() {
-                    *policy = Arc::new(loaded.value.access_control);
+                    *policy = Arc::new(loaded.config.access_control);
                 }
                 info!(rules, "access control reloaded");
             }
@@ -320,8 +320,8 @@ fn totp_params(config: &portless_access::config::TotpConfig) -> TotpParams {
             portless_access::config::TotpAlgorithm::Sha256 => TotpAlgorithm::Sha256,
             portless_access::config::TotpAlgorithm::Sha512 => TotpAlgorithm::Sha512,
         },
-        digits: config.digits,
+        digits: u8::try_from(config.digits).unwrap_or(6),
         period: config.period.as_secs(),
-        skew: config.skew,
+        skew: u8::try_from(config.skew).unwrap_or(1),
     }
 }
