@@ -1,1 +1,267 @@
-//! (being written)
+//! Identity headers toward origins: what the client may not send, and what the edge sets.
+//!
+//! An origin behind Portless trusts `Remote-User` and the signed assertion because only the
+//! edge can set them. That holds only if every client-supplied header that *could* be read as
+//! an identity is removed first, in every spelling a server might fold together (any case,
+//! `_` instead of `-`: attack class F), and if the edge's own cookies never reach the origin
+//! (class G: an origin, or a script on it, could replay them).
+//!
+//! Order for the edge: read the credentials the client presents (session cookie, service
+//! token headers, `cf-access-token`) → [`strip_identity_headers`] and [`strip_edge_cookies`]
+//! → [`set_identity_headers`].
+
+use http::HeaderMap;
+use http::header::{COOKIE, HeaderName, HeaderValue};
+
+use crate::Identity;
+
+/// Client-supplied headers that are removed, by normalized name (lowercase, `_` → `-`).
+///
+/// | name | why |
+/// |---|---|
+/// | `remote-*` (`remote-user`, `-groups`, `-name`, `-email`, ...) | the edge's identity headers |
+/// | `portless-*` (but see [`KEPT_CLIENT_HEADERS`]) | Portless's own: assertion, client id/secret |
+/// | `cf-access-jwt-assertion` | the signed assertion origins verify |
+/// | `cf-access-authenticated-user-email` | identity in the hosted-access convention |
+/// | `cf-access-client-id`, `cf-access-client-secret` | service-token credentials (read, then removed) |
+/// | `cf-access-token` | a non-browser token (read, then removed) |
+/// | `x-forwarded-user`, `-email`, `-groups`, `-preferred-username`, `-access-token` | oauth2-proxy style identity |
+/// | `x-auth-request-*` | nginx `auth_request` identity conventions |
+/// | `x-remote-user`, `x-remote-group`, `x-remote-groups`, `x-remote-email` | Apache / Kubernetes style |
+/// | `x-webauth-user`, `x-webauth-groups`, `x-webauth-email` | Grafana-style auth proxy |
+pub const IDENTITY_HEADERS: &[&str] = &[
+    "cf-access-jwt-assertion",
+    "cf-access-authenticated-user-email",
+    "cf-access-client-id",
+    "cf-access-client-secret",
+    "cf-access-token",
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-groups",
+    "x-forwarded-preferred-username",
+    "x-forwarded-access-token",
+    "x-remote-user",
+    "x-remote-group",
+    "x-remote-groups",
+    "x-remote-email",
+    "x-webauth-user",
+    "x-webauth-groups",
+    "x-webauth-email",
+];
+
+/// Prefixes (normalized) of removed headers: every name starting with one of them goes.
+pub const IDENTITY_HEADER_PREFIXES: &[&str] = &["remote-", "portless-", "x-auth-request-"];
+
+/// Client headers under a removed prefix that are kept because they are requests, not
+/// identities: the bastion mode's destination choice, read by the connector.
+pub const KEPT_CLIENT_HEADERS: &[&str] = &["portless-jump-destination"];
+
+/// The edge's own cookies, which never reach an origin.
+pub const EDGE_COOKIES: &[&str] = &[
+    "__Host-portless-session",
+    "__Host-portless-app",
+    "CF_Authorization",
+];
+
+/// `Remote-User`: the username, or a service token's client id.
+pub const REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
+/// `Remote-Groups`: the user's groups, comma-joined.
+pub const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
+/// `Remote-Name`: the display name.
+pub const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
+/// `Remote-Email`: the email address.
+pub const REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
+/// The signed assertion, in the hosted-access convention's header.
+pub const CF_ACCESS_JWT_ASSERTION: HeaderName = HeaderName::from_static("cf-access-jwt-assertion");
+/// The signed assertion, in Portless's own header.
+pub const PORTLESS_JWT_ASSERTION: HeaderName = HeaderName::from_static("portless-jwt-assertion");
+
+/// Why the identity headers cannot be set; the edge denies the request rather than send a
+/// header an origin could split or misread.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityHeaderError {
+    /// A value holds a control character (CR, LF, NUL, ...), which no header may carry.
+    #[error("the {header} value holds a control character; fix the user's entry in the users file")]
+    ControlCharacter {
+        /// The header the value was for.
+        header: &'static str,
+    },
+    /// A group name holds a comma, which would read as two groups in `Remote-Groups`.
+    #[error(
+        "the group {group:?} holds a comma, which Remote-Groups cannot carry; rename the group"
+    )]
+    CommaInGroup {
+        /// The group name.
+        group: String,
+    },
+}
+
+/// The normalized form of a header name: lowercase, `_` as `-`.
+fn normalized(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
+
+/// Whether a client header with this name is removed before the request goes on.
+pub fn is_identity_header(name: &str) -> bool {
+    let name = normalized(name);
+    if KEPT_CLIENT_HEADERS.contains(&name.as_str()) {
+        return false;
+    }
+    IDENTITY_HEADERS.contains(&name.as_str())
+        || IDENTITY_HEADER_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Removes every client-supplied header that could be taken for an identity (see
+/// [`IDENTITY_HEADERS`] and [`IDENTITY_HEADER_PREFIXES`]), in any case and `_`/`-` form.
+pub fn strip_identity_headers(headers: &mut HeaderMap) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_identity_header(name.as_str()))
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(&name);
+    }
+}
+
+/// Removes the edge's own cookies ([`EDGE_COOKIES`]) from every `Cookie` header.
+pub fn strip_edge_cookies(headers: &mut HeaderMap) {
+    strip_cookies(headers, EDGE_COOKIES);
+}
+
+/// Removes the cookies named in `names` (compared ASCII case-insensitively, so a look-alike
+/// spelling goes too) from every `Cookie` header. Other cookies are kept byte for byte, in
+/// order, joined by `; `; a header left empty is dropped, and a header without any named
+/// cookie is not touched at all.
+pub fn strip_cookies(headers: &mut HeaderMap, names: &[&str]) {
+    let values: Vec<HeaderValue> = headers.get_all(COOKIE).iter().cloned().collect();
+    if values.is_empty() {
+        return;
+    }
+    let mut kept_values = Vec::with_capacity(values.len());
+    for value in values {
+        match without_cookies(value.as_bytes(), names) {
+            None => kept_values.push(value),
+            Some(rest) if rest.is_empty() => {}
+            // Built from pieces of a valid header value joined by "; ": still valid.
+            Some(rest) => {
+                if let Ok(value) = HeaderValue::from_bytes(&rest) {
+                    kept_values.push(value);
+                }
+            }
+        }
+    }
+    headers.remove(COOKIE);
+    for value in kept_values {
+        headers.append(COOKIE, value);
+    }
+}
+
+/// The cookie header without the named cookies, or `None` if none of them is in it.
+fn without_cookies(value: &[u8], names: &[&str]) -> Option<Vec<u8>> {
+    let mut removed = false;
+    let mut kept: Vec<&[u8]> = Vec::new();
+    for pair in value.split(|&b| b == b';') {
+        let pair = pair.trim_ascii();
+        if pair.is_empty() {
+            continue;
+        }
+        let name = pair
+            .split(|&b| b == b'=')
+            .next()
+            .unwrap_or(pair)
+            .trim_ascii();
+        if names
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+        {
+            removed = true;
+        } else {
+            kept.push(pair);
+        }
+    }
+    removed.then(|| kept.join(&b"; "[..]))
+}
+
+/// Sets the edge's identity headers, replacing anything already there: all four `Remote-*`
+/// always (empty when anonymous, so a client's value can never survive), and both assertion
+/// headers when `assertion_jwt` is given (removed otherwise).
+///
+/// Nothing is changed when a value cannot be a header value; the caller then denies.
+pub fn set_identity_headers(
+    headers: &mut HeaderMap,
+    identity: Option<&Identity>,
+    assertion_jwt: Option<&str>,
+) -> Result<(), IdentityHeaderError> {
+    let (user, groups, name, email) = match identity {
+        Some(identity) => {
+            if let Some(group) = identity.groups.iter().find(|g| g.contains(',')) {
+                return Err(IdentityHeaderError::CommaInGroup {
+                    group: group.clone(),
+                });
+            }
+            (
+                identity.name().to_owned(),
+                identity.groups.join(","),
+                identity.display_name.clone(),
+                identity.email.clone().unwrap_or_default(),
+            )
+        }
+        None => Default::default(),
+    };
+    let mut values = vec![
+        (REMOTE_USER, header_value("Remote-User", &user)?),
+        (REMOTE_GROUPS, header_value("Remote-Groups", &groups)?),
+        (REMOTE_NAME, header_value("Remote-Name", &name)?),
+        (REMOTE_EMAIL, header_value("Remote-Email", &email)?),
+    ];
+    match assertion_jwt {
+        Some(jwt) => {
+            let value = header_value("Cf-Access-Jwt-Assertion", jwt)?;
+            values.push((CF_ACCESS_JWT_ASSERTION, value.clone()));
+            values.push((PORTLESS_JWT_ASSERTION, value));
+        }
+        None => {
+            headers.remove(CF_ACCESS_JWT_ASSERTION);
+            headers.remove(PORTLESS_JWT_ASSERTION);
+        }
+    }
+    for (name, value) in values {
+        headers.insert(name, value);
+    }
+    Ok(())
+}
+
+/// A header value from text: UTF-8 bytes are allowed (a display name like `Zoë`), control
+/// characters (including tab and DEL) are not.
+fn header_value(header: &'static str, text: &str) -> Result<HeaderValue, IdentityHeaderError> {
+    if text.chars().any(char::is_control) {
+        return Err(IdentityHeaderError::ControlCharacter { header });
+    }
+    HeaderValue::from_bytes(text.as_bytes())
+        .map_err(|_| IdentityHeaderError::ControlCharacter { header })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_names_fold_case_and_underscores() {
+        assert!(is_identity_header("Remote_User"));
+        assert!(is_identity_header("REMOTE-GROUPS"));
+        assert!(is_identity_header("x_auth_request_email"));
+        assert!(!is_identity_header("portless_jump_destination"));
+        assert!(!is_identity_header("remoteuser"));
+        assert!(!is_identity_header("x-forwarded-for"));
+    }
+
+    #[test]
+    fn without_cookies_leaves_untouched_headers_alone() {
+        assert_eq!(without_cookies(b"a=1; b=2", EDGE_COOKIES), None);
+        assert_eq!(
+            without_cookies(b"a=1;CF_Authorization=x;  b=2 ", EDGE_COOKIES).unwrap(),
+            b"a=1; b=2"
+        );
+    }
+}
