@@ -76,7 +76,9 @@ impl Edge {
         let root = CancellationToken::new();
         let tasks = TaskTracker::new();
         let access = match options.access.clone() {
-            Some(access) => Some(EdgeAccess::load(access, store.clone(), &mut metrics_registry).await?),
+            Some(access) => {
+                Some(EdgeAccess::load(access, store.clone(), &mut metrics_registry).await?)
+            }
             None => None,
         };
         let mut options = options;

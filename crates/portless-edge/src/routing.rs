@@ -52,7 +52,10 @@ where
     }
 
     fn call(&mut self, mut request: Request<Incoming>) -> Self::Future {
-        let host = request.extensions().get::<Canonical>().map(|c| c.host.as_str());
+        let host = request
+            .extensions()
+            .get::<Canonical>()
+            .map(|c| c.host.as_str());
         let portal = self
             .state
             .access

@@ -90,7 +90,8 @@ impl AccessFixture {
     /// Writes the configuration for a portal on `port`, and the options for the edge.
     pub fn options(&self, port: u16) -> AccessOptions {
         self.write_config(port, &self.rules);
-        let mut options = AccessOptions::new(self.config.clone(), self.dir.path().join("access.key"));
+        let mut options =
+            AccessOptions::new(self.config.clone(), self.dir.path().join("access.key"));
         options.reload_interval = Duration::from_millis(100);
         options.login_floor = Duration::from_millis(50);
         options.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];

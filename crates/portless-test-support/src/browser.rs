@@ -73,7 +73,12 @@ impl Browser {
 
     /// The cookies held for `host`.
     pub fn cookies(&self, host: &str) -> HashMap<String, String> {
-        self.jar.lock().unwrap().get(host).cloned().unwrap_or_default()
+        self.jar
+            .lock()
+            .unwrap()
+            .get(host)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Sets (or replaces) a cookie for `host`, as a script or an attacker could.
@@ -125,10 +130,7 @@ impl Browser {
         }
         let body: ClientBody = match form {
             Some(form) => {
-                builder = builder.header(
-                    header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                );
+                builder = builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
                 Full::new(Bytes::from(form)).map_err(|e| match e {}).boxed()
             }
             None => Full::new(Bytes::new()).map_err(|e| match e {}).boxed(),

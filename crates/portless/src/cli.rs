@@ -103,7 +103,11 @@ pub(crate) struct EdgeArgs {
     pub(crate) access_config: Option<PathBuf>,
     /// A reverse proxy (address or CIDR) whose forwarded headers the forward-auth endpoints
     /// trust; repeat for several.
-    #[arg(long = "trusted-proxy", env = "PORTLESS_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(
+        long = "trusted-proxy",
+        env = "PORTLESS_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 

@@ -52,7 +52,11 @@ pub(crate) fn jwks(access: &EdgeAccess) -> Response<EdgeBody> {
 }
 
 /// Redeems the portal's one-time code for a session on this host.
-fn callback(access: &EdgeAccess, context: &RequestContext, canonical: &Canonical) -> Response<EdgeBody> {
+fn callback(
+    access: &EdgeAccess,
+    context: &RequestContext,
+    canonical: &Canonical,
+) -> Response<EdgeBody> {
     let now = SystemTime::now();
     let code = query_param(canonical.query(), "code").unwrap_or_default();
     // The path to go back to: on this host only (an absolute or scheme-relative URL here
@@ -110,7 +114,15 @@ mod tests {
         for good in ["/", "/a/b?c=d", "/x#y"] {
             assert!(local_path(good), "{good}");
         }
-        for bad in ["//evil.test/", "/\\evil.test", "https://evil.test/", "", "evil", "/a\r\nb", "/a\\b"] {
+        for bad in [
+            "//evil.test/",
+            "/\\evil.test",
+            "https://evil.test/",
+            "",
+            "evil",
+            "/a\r\nb",
+            "/a\\b",
+        ] {
             assert!(!local_path(bad), "{bad}");
         }
     }

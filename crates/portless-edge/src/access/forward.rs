@@ -61,13 +61,23 @@ pub(crate) async fn handle(
         Presented::Anonymous => None,
         Presented::Identity(identity) => Some(identity),
         Presented::Malformed => {
-            return Ok(finish(response(endpoint, Some(&target), &ForwardAuthOutcome::Malformed)));
+            return Ok(finish(response(
+                endpoint,
+                Some(&target),
+                &ForwardAuthOutcome::Malformed,
+            )));
         }
         Presented::BadToken { .. } => {
-            return Ok(finish(response(endpoint, Some(&target), &ForwardAuthOutcome::Forbidden)));
+            return Ok(finish(response(
+                endpoint,
+                Some(&target),
+                &ForwardAuthOutcome::Forbidden,
+            )));
         }
     };
-    let decision = access.policy().evaluate(&target.access_request(identity.as_ref()));
+    let decision = access
+        .policy()
+        .evaluate(&target.access_request(identity.as_ref()));
     let outcome = match decision {
         Decision::Bypass { .. } | Decision::Allow { .. } => ForwardAuthOutcome::Allowed(identity),
         Decision::LoginRequired { .. } | Decision::SecondFactorRequired { .. } => {
@@ -107,18 +117,24 @@ fn callback(
             *answer.status_mut() = status;
             let origin = target.url();
             let base = origin
-                .strip_suffix(&format!("{}{}", target.path, query.map(|q| format!("?{q}")).unwrap_or_default()))
+                .strip_suffix(&format!(
+                    "{}{}",
+                    target.path,
+                    query.map(|q| format!("?{q}")).unwrap_or_default()
+                ))
                 .unwrap_or(&origin)
                 .to_owned();
             if let Ok(location) = http::HeaderValue::from_str(&format!("{base}{back}")) {
                 answer.headers_mut().insert(header::LOCATION, location);
             }
-            answer
-                .headers_mut()
-                .append(header::SET_COOKIE, set_cookie(APP_COOKIE, Some(session.as_str()), None));
-            answer
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+            answer.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(APP_COOKIE, Some(session.as_str()), None),
+            );
+            answer.headers_mut().insert(
+                header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-store"),
+            );
             answer
         }
         None => {

@@ -38,7 +38,10 @@ pub(crate) async fn read_form(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !form_type {
         return Err(FormError::ContentType);
     }
@@ -54,7 +57,10 @@ pub(crate) async fn read_form(
 pub(crate) fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, FormError> {
     let mut fields = HashMap::new();
     for (name, value) in form_urlencoded::parse(bytes) {
-        if fields.insert(name.into_owned(), value.into_owned()).is_some() {
+        if fields
+            .insert(name.into_owned(), value.into_owned())
+            .is_some()
+        {
             return Err(FormError::DuplicateField);
         }
     }
@@ -98,7 +104,11 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> CookieValue {
 }
 
 /// A `Set-Cookie` for a host-only session cookie; `None` as value deletes it.
-pub(crate) fn set_cookie(name: &str, value: Option<&str>, max_age_secs: Option<i64>) -> HeaderValue {
+pub(crate) fn set_cookie(
+    name: &str,
+    value: Option<&str>,
+    max_age_secs: Option<i64>,
+) -> HeaderValue {
     let mut builder = cookie::Cookie::build((name.to_owned(), value.unwrap_or("").to_owned()))
         .path("/")
         .secure(true)
@@ -161,9 +171,15 @@ mod tests {
     #[test]
     fn a_tossed_cookie_is_ambiguous() {
         let mut headers = HeaderMap::new();
-        headers.append(header::COOKIE, HeaderValue::from_static("a=1; __Host-portless-app=x"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; __Host-portless-app=x"),
+        );
         assert_eq!(cookie(&headers, APP_COOKIE), CookieValue::One("x".into()));
-        headers.append(header::COOKIE, HeaderValue::from_static("__Host-portless-app=y"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-portless-app=y"),
+        );
         assert_eq!(cookie(&headers, APP_COOKIE), CookieValue::Ambiguous);
         assert_eq!(cookie(&headers, "b"), CookieValue::Absent);
     }

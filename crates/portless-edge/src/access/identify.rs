@@ -37,7 +37,11 @@ pub(crate) async fn identify(
     match token_from_headers(headers) {
         Err(_) => return Presented::Malformed,
         Ok(Some((client_id, secret))) => {
-            return match access.tokens.authenticate(&client_id, secret.expose_secret(), now).await {
+            return match access
+                .tokens
+                .authenticate(&client_id, secret.expose_secret(), now)
+                .await
+            {
                 Ok(token) => Presented::Identity(token.identity()),
                 Err(refusal) => Presented::BadToken {
                     who: client_id,
@@ -51,8 +55,8 @@ pub(crate) async fn identify(
         // Absent, or sent twice (cookie tossing): anonymous either way.
         return Presented::Anonymous;
     };
-    let Some(view) = AppSessionId::parse(&value)
-        .and_then(|id| access.sessions.app_session(&id, host, now))
+    let Some(view) =
+        AppSessionId::parse(&value).and_then(|id| access.sessions.app_session(&id, host, now))
     else {
         return Presented::Anonymous;
     };

@@ -110,7 +110,16 @@ where
         Presented::Identity(identity) => Some(identity),
         Presented::Malformed => return Err(ErrorClass::BadRequest),
         Presented::BadToken { who, reason } => {
-            record(&access, &context, &canonical, request.method(), Some(who), AuditResult::Deny, Some(reason.to_owned()), "token");
+            record(
+                &access,
+                &context,
+                &canonical,
+                request.method(),
+                Some(who),
+                AuditResult::Deny,
+                Some(reason.to_owned()),
+                "token",
+            );
             return Ok(pages::denied(None, &context.request_id, None));
         }
     };
@@ -147,9 +156,9 @@ where
                 .map_err(|_| ErrorClass::BadRequest)?;
             inner.call(request).await
         }
-        Decision::LoginRequired { .. } | Decision::SecondFactorRequired { .. } => {
-            Ok(login_required(&access, request.method(), request.headers(), &canonical))
-        }
+        Decision::LoginRequired { .. } | Decision::SecondFactorRequired { .. } => Ok(
+            login_required(&access, request.method(), request.headers(), &canonical),
+        ),
         Decision::Deny { .. } => Ok(pages::denied(
             identity.as_ref().map(Identity::name),
             &context.request_id,
@@ -162,12 +171,18 @@ where
 }
 
 /// The signed assertion for `identity` on application `host`.
-fn sign(access: &EdgeAccess, identity: &Identity, host: &str, now: SystemTime) -> Result<String, ErrorClass> {
+fn sign(
+    access: &EdgeAccess,
+    identity: &Identity,
+    host: &str,
+    now: SystemTime,
+) -> Result<String, ErrorClass> {
     let issuer = access
         .portal_for(host)
         .map(|p| p.base_url.as_str())
         .unwrap_or_default();
-    let claims = AssertionClaims::for_identity(identity, host, issuer, now, access.options.assertion_ttl);
+    let claims =
+        AssertionClaims::for_identity(identity, host, issuer, now, access.options.assertion_ttl);
     access.keys.sign(&claims).map_err(|e| {
         debug!(error = %e, "signing the assertion failed");
         ErrorClass::Internal
@@ -184,7 +199,10 @@ fn login_required(
     let Some(portal) = access.portal_for(&canonical.host) else {
         return pages::denied(None, "", None);
     };
-    let target = format!("https://{}{}", canonical.authority, canonical.path_and_query);
+    let target = format!(
+        "https://{}{}",
+        canonical.authority, canonical.path_and_query
+    );
     let location = format!(
         "{}/?rd={}&rm={}",
         portal.base_url,
@@ -250,7 +268,10 @@ fn record(
         at: SystemTime::now(),
         kind: AuditKind::AccessDecision,
         who,
-        what: format!("{method} https://{}{}", canonical.host, canonical.path_and_query),
+        what: format!(
+            "{method} https://{}{}",
+            canonical.host, canonical.path_and_query
+        ),
         rule: Some(rule.to_owned()),
         result,
         client: context.client.ip(),

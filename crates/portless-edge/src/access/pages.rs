@@ -131,7 +131,12 @@ pub(crate) fn login(csrf: &str, rd: Option<&str>, error: Option<&str>) -> Respon
 }
 
 /// The second-factor (TOTP) form.
-pub(crate) fn totp(csrf: &str, rd: Option<&str>, user: &str, error: Option<&str>) -> Response<EdgeBody> {
+pub(crate) fn totp(
+    csrf: &str,
+    rd: Option<&str>,
+    user: &str,
+    error: Option<&str>,
+) -> Response<EdgeBody> {
     let status = if error.is_some() {
         StatusCode::UNAUTHORIZED
     } else {

@@ -22,9 +22,12 @@ use portless_access::session::{PortalSession, SessionId};
 use portless_access::totp::{TotpSecret, provisioning_uri};
 use portless_access::{AccessRequest, AuthLevel};
 use portless_proto::ErrorClass;
+use portless_proto::canonical_path;
 use secrecy::SecretString;
 
-use super::http_util::{PORTAL_COOKIE, CookieValue, cookie, encode, read_form, redirect, set_cookie};
+use super::http_util::{
+    CookieValue, PORTAL_COOKIE, cookie, encode, read_form, redirect, set_cookie,
+};
 use super::identify::user_identity;
 use super::setup::PortalSite;
 use super::{EdgeAccess, app_paths, forward, pages};
@@ -72,27 +75,39 @@ pub(crate) async fn handle(
         }
         (Method::GET | Method::HEAD, "/") => Ok(visit.index(request.headers(), canonical).await),
         (Method::GET | Method::HEAD, "/logout") => Ok(visit.logout_page(request.headers())),
-        (Method::GET | Method::HEAD, "/settings/totp") => Ok(visit.enrolment(request.headers()).await),
-        (Method::POST, "/login" | "/2fa/totp" | "/settings/reauth" | "/settings/totp" | "/logout") => {
-            visit.post(path, request).await
+        (Method::GET | Method::HEAD, "/settings/totp") => {
+            Ok(visit.enrolment(request.headers()).await)
         }
+        (
+            Method::POST,
+            "/login" | "/2fa/totp" | "/settings/reauth" | "/settings/totp" | "/logout",
+        ) => visit.post(path, request).await,
         _ => Err(ErrorClass::NoRoute),
     }
 }
 
 fn stylesheet() -> Response<EdgeBody> {
-    let mut response = Response::new(EdgeBody::full(Bytes::from_static(pages::STYLESHEET.as_bytes())));
+    let mut response = Response::new(EdgeBody::full(Bytes::from_static(
+        pages::STYLESHEET.as_bytes(),
+    )));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     response
 }
 
 /// A response that also sets the portal cookie to `session`.
 fn with_session(mut response: Response<EdgeBody>, session: &SessionId) -> Response<EdgeBody> {
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, set_cookie(PORTAL_COOKIE, Some(session.as_str()), None));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(PORTAL_COOKIE, Some(session.as_str()), None),
+    );
     response
 }
 
@@ -120,16 +135,18 @@ impl Visit<'_> {
         }
     }
 
-    fn validated_rd(&self, rd: Option<&str>) -> Result<Option<RedirectTarget>, Response<EdgeBody>> {
+    /// The `rd` parameter, validated (attack class E); `Err` when it was refused.
+    fn validated_rd(&self, rd: Option<&str>) -> Result<Option<Target>, ()> {
         match rd.filter(|rd| !rd.is_empty()) {
             None => Ok(None),
-            Some(rd) => self.access.redirects.validate(rd).map(Some).map_err(|e| {
-                pages::message(
-                    StatusCode::BAD_REQUEST,
-                    "This sign-in link is not valid",
-                    &format!("The address to return to was refused ({e}). Open the application again to get a fresh link."),
-                )
-            }),
+            Some(rd) => self
+                .access
+                .redirects
+                .validate(rd)
+                .ok()
+                .and_then(|t| Target::new(&t))
+                .map(Some)
+                .ok_or(()),
         }
     }
 
@@ -139,22 +156,30 @@ impl Visit<'_> {
         let rm = super::http_util::query_param(canonical.query(), "rm")
             .filter(|m| Method::from_bytes(m.as_bytes()).is_ok())
             .unwrap_or_else(|| "GET".to_owned());
-        let target = match self.validated_rd(rd_raw.as_deref()) {
-            Ok(target) => target,
-            Err(page) => return page,
+        let Ok(target) = self.validated_rd(rd_raw.as_deref()) else {
+            return pages::message(
+                StatusCode::BAD_REQUEST,
+                "This sign-in link is not valid",
+                "The address to return to was refused: it must be an https address of an \
+                 application this portal serves. Open the application again to get a fresh link.",
+            );
         };
         let (id, session, new) = self.session_or_new(headers);
         let response = self
             .continue_flow(&id, &session, target.as_ref(), rd_raw.as_deref(), &rm)
             .await;
-        if new { with_session(response, &id) } else { response }
+        if new {
+            with_session(response, &id)
+        } else {
+            response
+        }
     }
 
     async fn continue_flow(
         &self,
         id: &SessionId,
         session: &PortalSession,
-        target: Option<&RedirectTarget>,
+        target: Option<&Target>,
         rd: Option<&str>,
         method: &str,
     ) -> Response<EdgeBody> {
@@ -172,16 +197,19 @@ impl Visit<'_> {
             return pages::message(
                 StatusCode::OK,
                 "Signed in",
-                &format!("You are signed in as {}. You can close this page or open an application.", identity.name()),
+                &format!(
+                    "You are signed in as {}. You can close this page or open an application.",
+                    identity.name()
+                ),
             );
         };
-        if target.host() == self.portal.host {
+        if target.host == self.portal.host {
             // Back to a portal page (enrolment, for instance): no application to ask.
-            return redirect(StatusCode::FOUND, target.as_str());
+            return redirect(StatusCode::FOUND, &target.url);
         }
         let policy = self.access.policy();
         let decision = policy.evaluate(&AccessRequest {
-            host: target.host(),
+            host: &target.host,
             path: target.path(),
             query: target.query(),
             method,
@@ -190,20 +218,24 @@ impl Visit<'_> {
         });
         match decision {
             Decision::Allow { .. } | Decision::Bypass { .. } => {
-                match self.access.sessions.issue_code(id, target.host(), self.now) {
+                match self.access.sessions.issue_code(id, &target.host, self.now) {
                     Some(code) => redirect(
                         StatusCode::FOUND,
                         &format!(
                             "https://{}/cdn-cgi/access/callback?code={}&rd={}",
-                            target.authority(),
+                            target.authority,
                             encode(code.as_str()),
-                            encode(&target.path_and_query())
+                            encode(&target.path_and_query)
                         ),
                     ),
                     None => pages::login(&session.csrf_token, rd, None),
                 }
             }
-            Decision::SecondFactorRequired { .. } | Decision::LoginRequired { level: AuthLevel::TwoFactor, .. } => {
+            Decision::SecondFactorRequired { .. }
+            | Decision::LoginRequired {
+                level: AuthLevel::TwoFactor,
+                ..
+            } => {
                 if self.access.totp_enrolled(user).await {
                     pages::totp(&session.csrf_token, rd, identity.name(), None)
                 } else {
@@ -227,7 +259,11 @@ impl Visit<'_> {
     async fn post(&self, path: &str, request: Request<Incoming>) -> Answer {
         let (parts, body) = request.into_parts();
         if !self.same_origin(&parts.headers) {
-            return Ok(pages::message(StatusCode::FORBIDDEN, "Request refused", "This form was sent from another site."));
+            return Ok(pages::message(
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This form was sent from another site.",
+            ));
         }
         let Ok(form) = read_form(&parts.headers, body).await else {
             return Err(ErrorClass::BadRequest);
@@ -260,7 +296,11 @@ impl Visit<'_> {
     fn expired(&self) -> Response<EdgeBody> {
         let (id, session) = self.access.sessions.create_anonymous(self.now);
         with_session(
-            pages::login(&session.csrf_token, None, Some("That form had expired. Please sign in again.")),
+            pages::login(
+                &session.csrf_token,
+                None,
+                Some("That form had expired. Please sign in again."),
+            ),
             &id,
         )
     }
@@ -291,7 +331,10 @@ impl Visit<'_> {
         match outcome {
             Ok(user) if !banned => {
                 self.access.regulator.record_success(&key);
-                let new = self.access.sessions.first_factor(id, &user.name, remember, self.now);
+                let new = self
+                    .access
+                    .sessions
+                    .first_factor(id, &user.name, remember, self.now);
                 let next = match rd {
                     Some(rd) if !rd.is_empty() => format!("/?rd={}", encode(rd)),
                     _ => "/".to_owned(),
@@ -300,15 +343,27 @@ impl Visit<'_> {
             }
             _ => {
                 if !banned {
-                    self.access.regulator.record_failure(Some(&key), ip, self.now);
+                    self.access
+                        .regulator
+                        .record_failure(Some(&key), ip, self.now);
                 }
-                let csrf = self.access.sessions.get(id, self.now).map(|s| s.csrf_token).unwrap_or_default();
+                let csrf = self
+                    .access
+                    .sessions
+                    .get(id, self.now)
+                    .map(|s| s.csrf_token)
+                    .unwrap_or_default();
                 pages::login(&csrf, rd, Some("Incorrect username or password."))
             }
         }
     }
 
-    async fn totp(&self, id: &SessionId, session: &PortalSession, form: &HashMap<String, String>) -> Response<EdgeBody> {
+    async fn totp(
+        &self,
+        id: &SessionId,
+        session: &PortalSession,
+        form: &HashMap<String, String>,
+    ) -> Response<EdgeBody> {
         let Some(user) = session.user.as_deref() else {
             return self.expired();
         };
@@ -316,13 +371,26 @@ impl Visit<'_> {
         let code = form.get("code").map(|c| c.trim()).unwrap_or_default();
         let ip = self.context.client.ip();
         let banned = self.access.regulator.is_banned(Some(user), ip, self.now);
-        let verified = !banned && self.access.totp.verify(user, code, unix(self.now)).await.is_ok();
+        let verified = !banned
+            && self
+                .access
+                .totp
+                .verify(user, code, unix(self.now))
+                .await
+                .is_ok();
         self.audit_login(LoginStep::Totp, Some(user), audit_result(banned, verified));
         if !verified {
             if !banned {
-                self.access.regulator.record_failure(Some(user), ip, self.now);
+                self.access
+                    .regulator
+                    .record_failure(Some(user), ip, self.now);
             }
-            return pages::totp(&session.csrf_token, rd, user, Some("That code is not valid. Wait for the next one and try again."));
+            return pages::totp(
+                &session.csrf_token,
+                rd,
+                user,
+                Some("That code is not valid. Wait for the next one and try again."),
+            );
         }
         let Some(new) = self.access.sessions.second_factor(id, self.now) else {
             return self.expired();
@@ -338,13 +406,30 @@ impl Visit<'_> {
     /// second factor needs a two-factor session too.
     async fn enrolment(&self, headers: &HeaderMap) -> Response<EdgeBody> {
         let Some((_, session)) = self.session(headers) else {
-            return redirect(StatusCode::FOUND, &format!("/?rd={}", encode(&format!("{}/settings/totp", self.portal.base_url))));
+            return redirect(
+                StatusCode::FOUND,
+                &format!(
+                    "/?rd={}",
+                    encode(&format!("{}/settings/totp", self.portal.base_url))
+                ),
+            );
         };
         let Some(user) = session.user.as_deref() else {
-            return redirect(StatusCode::FOUND, &format!("/?rd={}", encode(&format!("{}/settings/totp", self.portal.base_url))));
+            return redirect(
+                StatusCode::FOUND,
+                &format!(
+                    "/?rd={}",
+                    encode(&format!("{}/settings/totp", self.portal.base_url))
+                ),
+            );
         };
         if self.access.totp_enrolled(user).await && session.level != Some(AuthLevel::TwoFactor) {
-            return pages::totp(&session.csrf_token, Some(&format!("{}/settings/totp", self.portal.base_url)), user, None);
+            return pages::totp(
+                &session.csrf_token,
+                Some(&format!("{}/settings/totp", self.portal.base_url)),
+                user,
+                None,
+            );
         }
         if !session.may_change_credentials(self.now) {
             return pages::reauthenticate(&session.csrf_token, user, None);
@@ -352,14 +437,21 @@ impl Visit<'_> {
         self.enrolment_page(&session, user, None)
     }
 
-    fn enrolment_page(&self, session: &PortalSession, user: &str, error: Option<&str>) -> Response<EdgeBody> {
+    fn enrolment_page(
+        &self,
+        session: &PortalSession,
+        user: &str,
+        error: Option<&str>,
+    ) -> Response<EdgeBody> {
         // The pending secret travels in the form, sealed to this user: nothing to keep
         // server-side between the page and the confirmation.
         let pending = self.access.totp.enrol(user);
-        let sealed = pending
-            .as_ref()
-            .ok()
-            .and_then(|p| self.access.secretbox.seal(p.secret.as_bytes(), &enrol_aad(user)).ok());
+        let sealed = pending.as_ref().ok().and_then(|p| {
+            self.access
+                .secretbox
+                .seal(p.secret.as_bytes(), &enrol_aad(user))
+                .ok()
+        });
         match (pending, sealed) {
             (Ok(pending), Some(sealed)) => pages::enrol_totp(
                 &session.csrf_token,
@@ -376,7 +468,12 @@ impl Visit<'_> {
         }
     }
 
-    async fn reauth(&self, id: &SessionId, session: &PortalSession, form: &HashMap<String, String>) -> Response<EdgeBody> {
+    async fn reauth(
+        &self,
+        id: &SessionId,
+        session: &PortalSession,
+        form: &HashMap<String, String>,
+    ) -> Response<EdgeBody> {
         let started = Instant::now();
         let Some(user) = session.user.clone() else {
             return self.expired();
@@ -395,7 +492,9 @@ impl Visit<'_> {
         self.audit_login(LoginStep::Password, Some(&user), audit_result(banned, ok));
         if !ok {
             if !banned {
-                self.access.regulator.record_failure(Some(&user), ip, self.now);
+                self.access
+                    .regulator
+                    .record_failure(Some(&user), ip, self.now);
             }
             return pages::reauthenticate(&session.csrf_token, &user, Some("Incorrect password."));
         }
@@ -405,12 +504,18 @@ impl Visit<'_> {
         }
     }
 
-    async fn confirm_totp(&self, id: &SessionId, session: &PortalSession, form: &HashMap<String, String>) -> Response<EdgeBody> {
+    async fn confirm_totp(
+        &self,
+        id: &SessionId,
+        session: &PortalSession,
+        form: &HashMap<String, String>,
+    ) -> Response<EdgeBody> {
         let Some(user) = session.user.as_deref() else {
             return self.expired();
         };
         if !session.may_change_credentials(self.now)
-            || (self.access.totp_enrolled(user).await && session.level != Some(AuthLevel::TwoFactor))
+            || (self.access.totp_enrolled(user).await
+                && session.level != Some(AuthLevel::TwoFactor))
         {
             return pages::reauthenticate(&session.csrf_token, user, None);
         }
@@ -420,15 +525,28 @@ impl Visit<'_> {
             .and_then(|sealed| self.access.secretbox.open(&sealed, &enrol_aad(user)).ok())
             .and_then(|bytes| TotpSecret::from_bytes(bytes).ok());
         let Some(secret) = secret else {
-            return self.enrolment_page(session, user, Some("The setup form had expired; here is a new key."));
+            return self.enrolment_page(
+                session,
+                user,
+                Some("The setup form had expired; here is a new key."),
+            );
         };
         let code = form.get("code").map(|c| c.trim()).unwrap_or_default();
-        match self.access.totp.confirm(user, &secret, code, unix(self.now)).await {
+        match self
+            .access
+            .totp
+            .confirm(user, &secret, code, unix(self.now))
+            .await
+        {
             Ok(()) => {
                 self.audit_login(LoginStep::TotpEnrolment, Some(user), AuditResult::Success);
                 // The code just proved the new factor: this session is now two-factor.
                 let new = self.access.sessions.second_factor(id, self.now);
-                let page = pages::message(StatusCode::OK, "Two-step verification is on", "From now on, signing in asks for a code from your authenticator app.");
+                let page = pages::message(
+                    StatusCode::OK,
+                    "Two-step verification is on",
+                    "From now on, signing in asks for a code from your authenticator app.",
+                );
                 match new {
                     Some(new) => with_session(page, &new),
                     None => page,
@@ -436,8 +554,13 @@ impl Visit<'_> {
             }
             Err(_) => {
                 self.audit_login(LoginStep::TotpEnrolment, Some(user), AuditResult::Failure);
-                let uri = provisioning_uri(self.access.totp.params(), &secret, &self.access.totp_issuer, user)
-                    .unwrap_or_default();
+                let uri = provisioning_uri(
+                    self.access.totp.params(),
+                    &secret,
+                    &self.access.totp_issuer,
+                    user,
+                )
+                .unwrap_or_default();
                 pages::enrol_totp(
                     &session.csrf_token,
                     &secret.to_base32(),
@@ -451,7 +574,9 @@ impl Visit<'_> {
 
     fn logout_page(&self, headers: &HeaderMap) -> Response<EdgeBody> {
         match self.session(headers) {
-            Some((_, session)) if session.user.is_some() => pages::logout_confirm(&session.csrf_token),
+            Some((_, session)) if session.user.is_some() => {
+                pages::logout_confirm(&session.csrf_token)
+            }
             _ => pages::message(StatusCode::OK, "Signed out", "You are not signed in."),
         }
     }
@@ -460,7 +585,11 @@ impl Visit<'_> {
         let user = self.access.sessions.get(id, self.now).and_then(|s| s.user);
         self.access.sessions.revoke(id);
         self.audit_login(LoginStep::Logout, user.as_deref(), AuditResult::Success);
-        let mut response = pages::message(StatusCode::OK, "Signed out", "You are signed out of every application on this portal.");
+        let mut response = pages::message(
+            StatusCode::OK,
+            "Signed out",
+            "You are signed out of every application on this portal.",
+        );
         response
             .headers_mut()
             .append(header::SET_COOKIE, set_cookie(PORTAL_COOKIE, None, None));
@@ -499,4 +628,52 @@ fn audit_result(banned: bool, ok: bool) -> AuditResult {
 fn unix(now: SystemTime) -> u64 {
     now.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// A validated `rd`, split the way the policy and the callback need it.
+struct Target {
+    /// The whole URL, as validated.
+    url: String,
+    /// Canonical host.
+    host: String,
+    /// `host[:port]` as in the URL.
+    authority: String,
+    /// Canonical path and query (what the application will be asked).
+    path_and_query: String,
+    path_len: usize,
+}
+
+impl Target {
+    fn new(validated: &RedirectTarget) -> Option<Self> {
+        let url = validated.url().to_owned();
+        let rest = url.strip_prefix("https://")?;
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => (rest, "/"),
+        };
+        let path = if path.starts_with('?') {
+            format!("/{path}")
+        } else {
+            path.to_owned()
+        };
+        let path_and_query = canonical_path(&path).ok()?;
+        let path_len = path_and_query.find('?').unwrap_or(path_and_query.len());
+        Some(Self {
+            host: validated.host().to_owned(),
+            authority: authority.to_owned(),
+            url,
+            path_and_query,
+            path_len,
+        })
+    }
+
+    fn path(&self) -> &str {
+        &self.path_and_query[..self.path_len]
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.path_and_query
+            .get(self.path_len..)
+            .and_then(|q| q.strip_prefix('?'))
+    }
 }

@@ -105,11 +105,8 @@ impl EdgeAccess {
                 options.config.display()
             ))
         })?;
-        let loaded = AccessConfig::from_yaml(
-            &String::from_utf8_lossy(&text),
-            &options.config.display().to_string(),
-        )
-        .map_err(|e| access(e.to_string()))?;
+        let loaded = AccessConfig::from_yaml(&String::from_utf8_lossy(&text), &options.config)
+            .map_err(|e| access(e.to_string()))?;
         for warning in &loaded.warnings {
             warn!("{warning}");
         }
@@ -123,7 +120,8 @@ impl EdgeAccess {
         })?;
         let users = UsersFile::open(&users_path).map_err(|e| access(e.to_string()))?;
         let secretbox = Arc::new(
-            SecretBox::load_or_create(&options.secret_key_file).map_err(|e| access(e.to_string()))?,
+            SecretBox::load_or_create(&options.secret_key_file)
+                .map_err(|e| access(e.to_string()))?,
         );
         let now = SystemTime::now();
         let keys = KeyRing::load_or_create(
@@ -145,9 +143,15 @@ impl EdgeAccess {
             config.regulation.ban_time,
         );
         let totp_params = totp_params(&config.totp);
-        let totp = TotpRegistry::new(store.clone(), secretbox.clone(), totp_params, &config.totp.issuer)
-            .map_err(|e| access(format!("totp: {e}")))?;
-        let redirects = RedirectPolicy::new(portals.iter().map(|p| p.domain.clone()).collect());
+        let totp = TotpRegistry::new(
+            store.clone(),
+            secretbox.clone(),
+            totp_params,
+            &config.totp.issuer,
+        )
+        .map_err(|e| access(format!("totp: {e}")))?;
+        let redirects = RedirectPolicy::new(portals.iter().map(|p| p.domain.clone()).collect())
+            .map_err(|e| access(format!("session.cookies: {e}")))?;
         let audit = AuditLog::new(Some(store.clone()), metrics);
         let hash = digest(&text);
         let (keys_published, _) = watch::channel(Some(Arc::from(keys.jwks_json(now))));
@@ -216,10 +220,7 @@ impl EdgeAccess {
         if self.config_hash.read().is_ok_and(|h| *h == hash) {
             return;
         }
-        match AccessConfig::from_yaml(
-            &String::from_utf8_lossy(&text),
-            &self.options.config.display().to_string(),
-        ) {
+        match AccessConfig::from_yaml(&String::from_utf8_lossy(&text), &self.options.config) {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
                     warn!("{warning}");
@@ -260,7 +261,9 @@ impl EdgeAccess {
                     info!(kid = %self.keys.current_kid(), "assertion keys rotated");
                 }
                 Ok(false) => {}
-                Err(e) => warn!(error = %e, "assertion key rotation failed; keeping the current key"),
+                Err(e) => {
+                    warn!(error = %e, "assertion key rotation failed; keeping the current key")
+                }
             }
         }
     }
@@ -305,9 +308,11 @@ fn portal_sites(config: &AccessConfig) -> Result<Vec<PortalSite>, String> {
         });
     }
     if sites.is_empty() {
-        return Err("no portal configured: add session.cookies with `domain` and \
+        return Err(
+            "no portal configured: add session.cookies with `domain` and \
                     `authelia_url` (the login portal's https URL)"
-            .to_owned());
+                .to_owned(),
+        );
     }
     Ok(sites)
 }
