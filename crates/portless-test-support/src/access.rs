@@ -65,6 +65,8 @@ pub struct AccessFixture {
     /// The users file.
     pub users: PathBuf,
     rules: String,
+    /// `session.inactivity` and `session.expiration`, as written in the file.
+    pub session_times: (String, String),
 }
 
 impl AccessFixture {
@@ -84,6 +86,7 @@ impl AccessFixture {
             config,
             users,
             rules: rules.to_owned(),
+            session_times: ("5m".to_owned(), "1h".to_owned()),
         }
     }
 
@@ -104,11 +107,13 @@ impl AccessFixture {
             "# An SSO portal configuration, as people already have it.\n\
              theme: auto\n\
              authentication_backend:\n  file:\n    path: {users}\n\
-             session:\n  inactivity: 5m\n  expiration: 1h\n  cookies:\n    - domain: {DOMAIN}\n      authelia_url: https://{PORTAL}:{port}\n\
+             session:\n  inactivity: {inactivity}\n  expiration: {expiration}\n  cookies:\n    - domain: {DOMAIN}\n      authelia_url: https://{PORTAL}:{port}\n\
              regulation:\n  max_retries: 3\n  find_time: 2m\n  ban_time: 5m\n\
              totp:\n  issuer: Portless tests\n\
              {rules}",
             users = self.users.display(),
+            inactivity = self.session_times.0,
+            expiration = self.session_times.1,
         );
         std::fs::write(&self.config, text).expect("write config");
     }

@@ -53,6 +53,9 @@ enum Command {
     /// Manage and run tunnels.
     #[command(subcommand)]
     Tunnel(TunnelCommand),
+    /// Ask the access policy about a URL.
+    #[command(subcommand)]
+    Policy(crate::policy_cmd::PolicyCommand),
     /// Manage the users file (`users_database.yml`): add users, set passwords, disable.
     #[command(subcommand)]
     User(crate::user_cmd::UserCommand),
@@ -242,6 +245,10 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Command::Edge(args) => crate::edge_cmd::run(args).await,
                 Command::Demo(args) => crate::demo::run(args).await,
                 Command::Tunnel(command) => crate::tunnel_cmd::run(command).await,
+                Command::Policy(command) => {
+                    crate::policy_cmd::run(command)?;
+                    Ok(ExitCode::SUCCESS)
+                }
                 Command::User(command) => {
                     crate::user_cmd::run(command)?;
                     Ok(ExitCode::SUCCESS)

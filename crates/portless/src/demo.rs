@@ -47,18 +47,26 @@ fn write_access(dir: &Path, port: u16) -> anyhow::Result<(std::path::PathBuf, St
     )
     .with_context(|| format!("writing {}", users.display()))?;
     let config = dir.join("configuration.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "authentication_backend:\n  file:\n    path: {users}\n\
-session:\n  cookies:\n    - domain: portless.localhost\n      authelia_url: https://{PORTAL}:{port}\n\
-access_control:\n  default_policy: deny\n  rules:\n\
-    - domain: {HOSTNAME}\n      policy: bypass\n\
-    - domain: {PRIVATE}\n      policy: one_factor\n      subject: [\"user:{DEMO_USER}\"]\n",
-            users = users.display()
-        ),
-    )
-    .with_context(|| format!("writing {}", config.display()))?;
+    let text = [
+        "authentication_backend:".to_owned(),
+        "  file:".to_owned(),
+        format!("    path: {}", users.display()),
+        "session:".to_owned(),
+        "  cookies:".to_owned(),
+        "    - domain: portless.localhost".to_owned(),
+        format!("      authelia_url: https://{PORTAL}:{port}"),
+        "access_control:".to_owned(),
+        "  default_policy: deny".to_owned(),
+        "  rules:".to_owned(),
+        format!("    - domain: {HOSTNAME}"),
+        "      policy: bypass".to_owned(),
+        format!("    - domain: {PRIVATE}"),
+        "      policy: one_factor".to_owned(),
+        format!("      subject: [\"user:{DEMO_USER}\"]"),
+        String::new(),
+    ]
+    .join("\n");
+    std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
     Ok((config, password))
 }
 

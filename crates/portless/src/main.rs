@@ -8,6 +8,7 @@
 //! * `paths` — default locations of state and credentials;
 //! * `edge_cmd` — `portless edge`;
 //! * `tunnel_cmd` — `portless tunnel create|list|route|delete|ingress`;
+//! * `policy_cmd` — `portless policy test URL` (which rule decides, and why);
 //! * `user_cmd` — `portless user add|passwd|disable|enable|list` (the users file);
 //! * `token_cmd` — `portless token create|list|rotate|revoke` (service tokens);
 //! * `run_cmd` — `portless tunnel run` (the connector);
@@ -21,6 +22,7 @@ mod demo;
 mod demo_origin;
 mod edge_cmd;
 mod paths;
+mod policy_cmd;
 mod run_cmd;
 mod signals;
 mod token_cmd;

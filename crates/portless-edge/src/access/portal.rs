@@ -273,7 +273,13 @@ impl Visit<'_> {
         };
         let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
         if !session.csrf_ok(csrf) {
-            return Ok(self.expired());
+            // The session stays as it is: a forged cross-site post must not be able to
+            // replace it (its answer's cookies would be stored by the browser).
+            return Ok(pages::message(
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This form is out of date or was not sent from this portal. Go back, reload the page and try again.",
+            ));
         }
         Ok(match path {
             "/login" => self.login(&id, &form).await,

@@ -1,0 +1,611 @@
+//! Access at the edge, end to end with a cookie-keeping client: anonymous → portal →
+//! password → TOTP → back at the application with identity headers and an assertion that
+//! verifies against the JWKS; logout; expiry; cookies replayed on another application; service
+//! tokens; bans; and the connector refusing requests without the edge's assertion.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::StatusCode;
+use portless_access::assertion::AssertionVerifier;
+use portless_access::service_token::ServiceTokens;
+use portless_connector::{ConnectorHandle, ProtocolChoice};
+use portless_test_support::access::{ALICE_PASSWORD, AccessFixture, BOB_PASSWORD, PORTAL};
+use portless_test_support::{Browser, EdgeSetup, Page, ProbeOrigin, TestEdge, init_test_logging};
+
+const APP: &str = "app.example.test";
+const GIT: &str = "git.example.test";
+const ADMIN: &str = "admin.example.test";
+const WWW: &str = "www.example.test";
+const API: &str = "api.example.test";
+/// Not named by any rule: the default policy (deny) applies.
+const OTHER: &str = "other.example.test";
+
+struct Setup {
+    edge: TestEdge,
+    origin: ProbeOrigin,
+    _connector: ConnectorHandle,
+    fixture: Arc<AccessFixture>,
+}
+
+impl Setup {
+    async fn start(fixture: AccessFixture) -> Self {
+        init_test_logging();
+        let fixture = Arc::new(fixture);
+        let edge = TestEdge::start_with(EdgeSetup {
+            access: Some(fixture.clone()),
+            ..EdgeSetup::default()
+        })
+        .await;
+        let origin = ProbeOrigin::http().await;
+        let tunnel = edge
+            .add_tunnel("apps", &[APP, GIT, ADMIN, WWW, API, OTHER])
+            .await;
+        let port = edge.handle.public_addr().port();
+        let rules = format!(
+            "ingress:
+  - hostname: {ADMIN}
+    service: http://{origin}
+    originRequest:
+      access:
+        required: true
+        teamName: {PORTAL}:{port}
+        audTag: [{ADMIN}]
+  - service: http://{origin}
+",
+            origin = origin.addr()
+        );
+        let connector = edge
+            .connect(
+                edge.connector_options(&tunnel, ProtocolChoice::Quic),
+                &rules,
+            )
+            .await;
+        Self {
+            edge,
+            origin,
+            _connector: connector,
+            fixture,
+        }
+    }
+
+    fn browser(&self) -> Browser {
+        Browser::new(self.edge.client(false))
+    }
+
+    fn url(&self, host: &str, path: &str) -> String {
+        self.edge.client(false).url(host, path)
+    }
+
+    fn portal(&self, path: &str) -> String {
+        self.url(PORTAL, path)
+    }
+}
+
+/// RFC 6238 code for `step` (SHA-1, 6 digits), computed here independently of the edge.
+fn totp_code(secret_base32: &str, step: u64) -> String {
+    let secret = base32_decode(secret_base32);
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &secret);
+    let tag = aws_lc_rs::hmac::sign(&key, &step.to_be_bytes());
+    let mac = tag.as_ref();
+    let offset = usize::from(mac[19] & 0x0f);
+    let binary = (u32::from(mac[offset]) & 0x7f) << 24
+        | u32::from(mac[offset + 1]) << 16
+        | u32::from(mac[offset + 2]) << 8
+        | u32::from(mac[offset + 3]);
+    format!("{:06}", binary % 1_000_000)
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits = 0u64;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.bytes().filter(|c| *c != b'=') {
+        let value = ALPHABET.iter().position(|a| *a == c).unwrap() as u64;
+        bits = bits << 5 | value;
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    out
+}
+
+fn now_step() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 30
+}
+
+/// The key shown on the enrolment page.
+fn shown_key(page: &Page) -> String {
+    let start = page.body.find("Key: <code>").expect("key on the page") + "Key: <code>".len();
+    let end = page.body[start..].find("</code>").unwrap() + start;
+    page.body[start..end].to_owned()
+}
+
+/// Opens `url` anonymously and signs in with a password, following the portal's redirects.
+/// Returns the last page (the application's answer, or the portal's next step).
+async fn sign_in(setup: &Setup, browser: &Browser, url: &str, user: &str, password: &str) -> Page {
+    let first = browser.get(url).await;
+    assert_eq!(first.status, StatusCode::FOUND, "{first:?}");
+    let location = first.location().unwrap().to_owned();
+    assert!(
+        location.starts_with(&setup.portal("/?rd=")),
+        "sent to the portal: {location}"
+    );
+    let login = browser.get(&location).await;
+    assert_eq!(login.status, StatusCode::OK, "{login:?}");
+    let csrf = login.input("csrf").expect("csrf field");
+    let rd = login.input("rd").expect("rd field");
+    let posted = browser
+        .post_form(
+            &setup.portal("/login"),
+            &[
+                ("username", user),
+                ("password", password),
+                ("csrf", &csrf),
+                ("rd", &rd),
+            ],
+        )
+        .await;
+    let pages = browser.follow(posted, 6).await;
+    pages.last().unwrap().clone()
+}
+
+#[tokio::test]
+async fn password_login_reaches_the_app_with_identity_headers_and_a_verifiable_assertion() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let browser = setup.browser();
+    let before = setup.origin.seen().len();
+    let page = sign_in(
+        &setup,
+        &browser,
+        &setup.url(APP, "/hello?x=1"),
+        "Alice",
+        ALICE_PASSWORD,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{page:?}");
+    assert!(
+        page.url.ends_with("/hello?x=1"),
+        "back where the user started: {}",
+        page.url
+    );
+    let seen = setup.origin.seen();
+    assert_eq!(
+        seen.len(),
+        before + 1,
+        "the origin saw only the admitted request"
+    );
+    let headers = &seen.last().unwrap().headers;
+    assert_eq!(headers["remote-user"], "alice");
+    assert_eq!(headers["remote-groups"], "admins,dev");
+    assert_eq!(headers["remote-name"], "Alice Doe");
+    assert_eq!(headers["remote-email"], "alice@example.test");
+    assert!(
+        headers
+            .get_all("cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().contains("portless")),
+        "the edge's cookies never reach the origin: {headers:?}"
+    );
+    let token = headers["cf-access-jwt-assertion"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(headers["portless-jwt-assertion"], token.as_str());
+
+    // The assertion verifies against the JWKS the edge publishes, for this application only.
+    let jwks = browser.get(&setup.url(APP, "/cdn-cgi/access/certs")).await;
+    assert_eq!(jwks.status, StatusCode::OK);
+    let verifier = AssertionVerifier::from_jwks_json(&jwks.body).unwrap();
+    let issuer = format!(
+        "https://{PORTAL}:{}",
+        setup.edge.handle.public_addr().port()
+    );
+    let claims = verifier
+        .verify(&token, &issuer, &[APP.to_owned()], SystemTime::now())
+        .unwrap();
+    assert_eq!(claims.sub, "alice");
+    assert_eq!(claims.email.as_deref(), Some("alice@example.test"));
+    assert!(claims.exp - claims.iat <= 300);
+    assert!(
+        verifier
+            .verify(&token, &issuer, &[GIT.to_owned()], SystemTime::now())
+            .is_err(),
+        "an assertion for one application is refused by another"
+    );
+    let well_known = browser.get(&setup.portal("/.well-known/jwks.json")).await;
+    assert_eq!(well_known.body, jwks.body);
+
+    // A second request rides the application session: no portal.
+    let again = browser.get(&setup.url(APP, "/again")).await;
+    assert_eq!(again.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn anonymous_visitors_are_sent_to_the_portal_and_scripts_get_401() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let browser = setup.browser();
+    let before = setup.origin.seen().len();
+    let page = browser.get(&setup.url(APP, "/private")).await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    let xhr = browser
+        .send(
+            "GET",
+            &setup.url(APP, "/api"),
+            None,
+            &[("x-requested-with", "XMLHttpRequest")],
+        )
+        .await;
+    assert_eq!(xhr.status, StatusCode::UNAUTHORIZED);
+    let post = browser
+        .send("POST", &setup.url(APP, "/form"), Some(String::new()), &[])
+        .await;
+    assert_eq!(post.status, StatusCode::SEE_OTHER, "303 after a POST");
+    let ws = browser
+        .send(
+            "GET",
+            &setup.url(APP, "/ws"),
+            None,
+            &[("connection", "upgrade"), ("upgrade", "websocket")],
+        )
+        .await;
+    assert_ne!(
+        ws.status,
+        StatusCode::SWITCHING_PROTOCOLS,
+        "no upgrade without a session"
+    );
+    // The bypass host is public; the unnamed host falls to the default policy.
+    assert_eq!(
+        browser.get(&setup.url(WWW, "/")).await.status,
+        StatusCode::OK
+    );
+    let other = browser.get(&setup.url(OTHER, "/")).await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    assert_eq!(other.headers["portless-error"], "access_denied");
+    assert!(other.body.contains("request id") || other.body.contains("Request id"));
+    assert_eq!(
+        setup.origin.seen().len(),
+        before + 1,
+        "only the bypass request reached the origin"
+    );
+}
+
+#[tokio::test]
+async fn two_factor_apps_need_totp_and_a_code_is_accepted_once() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let browser = setup.browser();
+    let page = sign_in(
+        &setup,
+        &browser,
+        &setup.url(GIT, "/repo"),
+        "alice",
+        ALICE_PASSWORD,
+    )
+    .await;
+    assert_eq!(
+        page.status,
+        StatusCode::FORBIDDEN,
+        "no second factor yet: {page:?}"
+    );
+    assert!(page.body.contains("Two-step verification needed"));
+
+    // Enrolment needs the password again.
+    let reauth = browser.get(&setup.portal("/settings/totp")).await;
+    assert!(reauth.body.contains("Confirm it is you"), "{reauth:?}");
+    let csrf = reauth.input("csrf").unwrap();
+    let wrong = browser
+        .post_form(
+            &setup.portal("/settings/reauth"),
+            &[("password", "nope"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let posted = browser
+        .post_form(
+            &setup.portal("/settings/reauth"),
+            &[("password", ALICE_PASSWORD), ("csrf", &csrf)],
+        )
+        .await;
+    let enrol = browser.follow(posted, 2).await.pop().unwrap();
+    assert!(
+        enrol.body.contains("Set up two-step verification"),
+        "{enrol:?}"
+    );
+    let key = shown_key(&enrol);
+    let step = now_step();
+    let done = browser
+        .post_form(
+            &setup.portal("/settings/totp"),
+            &[
+                ("code", &totp_code(&key, step)),
+                ("pending", &enrol.input("pending").unwrap()),
+                ("csrf", &enrol.input("csrf").unwrap()),
+            ],
+        )
+        .await;
+    assert!(
+        done.body.contains("Two-step verification is on"),
+        "{done:?}"
+    );
+    // Confirming proved the factor: this session is two-factor now.
+    let git = browser.get(&setup.url(GIT, "/repo")).await;
+    let pages = browser.follow(git, 4).await;
+    assert_eq!(pages.last().unwrap().status, StatusCode::OK, "{pages:?}");
+
+    // A new browser: password, then the TOTP page; the enrolment's code is spent already.
+    let fresh = setup.browser();
+    let totp = sign_in(
+        &setup,
+        &fresh,
+        &setup.url(GIT, "/repo"),
+        "alice",
+        ALICE_PASSWORD,
+    )
+    .await;
+    assert!(totp.body.contains("Two-step verification"), "{totp:?}");
+    let csrf = totp.input("csrf").unwrap();
+    let rd = totp.input("rd").unwrap();
+    let replay = fresh
+        .post_form(
+            &setup.portal("/2fa/totp"),
+            &[
+                ("code", &totp_code(&key, step)),
+                ("csrf", &csrf),
+                ("rd", &rd),
+            ],
+        )
+        .await;
+    assert_eq!(
+        replay.status,
+        StatusCode::UNAUTHORIZED,
+        "a code is accepted once"
+    );
+    let next = totp_code(&key, step + 1);
+    let ok = fresh
+        .post_form(
+            &setup.portal("/2fa/totp"),
+            &[("code", &next), ("csrf", &csrf), ("rd", &rd)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{ok:?}");
+    let pages = fresh.follow(ok, 5).await;
+    assert_eq!(pages.last().unwrap().status, StatusCode::OK, "{pages:?}");
+    assert_eq!(setup.origin.last().headers["remote-user"], "alice");
+
+    // admin: two factors AND group admins. Bob (dev) is refused even before a factor.
+    let bob = setup.browser();
+    let denied = sign_in(&setup, &bob, &setup.url(ADMIN, "/"), "bob", BOB_PASSWORD).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN, "{denied:?}");
+    assert!(denied.body.contains("Access denied"));
+    // Alice's two-factor session opens admin; the connector verified the edge's assertion.
+    let admin = fresh.get(&setup.url(ADMIN, "/")).await;
+    let pages = fresh.follow(admin, 4).await;
+    assert_eq!(pages.last().unwrap().status, StatusCode::OK, "{pages:?}");
+}
+
+#[tokio::test]
+async fn a_cookie_for_one_app_is_useless_on_another_and_logout_revokes_it() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let browser = setup.browser();
+    let page = sign_in(
+        &setup,
+        &browser,
+        &setup.url(APP, "/"),
+        "alice",
+        ALICE_PASSWORD,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let cookie = browser.cookies(APP)["__Host-portless-app"].clone();
+
+    // Replayed on another application host: not a session there.
+    let thief = setup.browser();
+    thief.set_cookie(WWW, "__Host-portless-app", &cookie);
+    thief.set_cookie(GIT, "__Host-portless-app", &cookie);
+    let before = setup.origin.seen().len();
+    assert_eq!(
+        thief.get(&setup.url(GIT, "/")).await.status,
+        StatusCode::FOUND
+    );
+    // The same cookie on its own host works from any client (it is a bearer secret)...
+    thief.set_cookie(APP, "__Host-portless-app", &cookie);
+    assert_eq!(thief.get(&setup.url(APP, "/")).await.status, StatusCode::OK);
+    assert_eq!(setup.origin.seen().len(), before + 1);
+
+    // ...until the user signs out: logout is a form with a CSRF token, and revokes server-side.
+    let confirm = browser.get(&setup.portal("/logout")).await;
+    let csrf = confirm.input("csrf").unwrap();
+    let forged = browser
+        .post_form(&setup.portal("/logout"), &[("csrf", "forged")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "CSRF token checked");
+    assert!(
+        forged.headers.get("set-cookie").is_none(),
+        "and the session left alone"
+    );
+    let out = browser
+        .post_form(&setup.portal("/logout"), &[("csrf", &csrf)])
+        .await;
+    assert!(out.body.contains("signed out"), "{out:?}");
+    assert_eq!(
+        thief.get(&setup.url(APP, "/")).await.status,
+        StatusCode::FOUND
+    );
+    assert_eq!(
+        browser.get(&setup.url(APP, "/")).await.status,
+        StatusCode::FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_session_ends_after_its_inactivity_limit() {
+    let mut fixture = AccessFixture::seed();
+    fixture.session_times = ("2s".to_owned(), "1h".to_owned());
+    let setup = Setup::start(fixture).await;
+    let browser = setup.browser();
+    let page = sign_in(
+        &setup,
+        &browser,
+        &setup.url(APP, "/"),
+        "alice",
+        ALICE_PASSWORD,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        browser.get(&setup.url(APP, "/")).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        browser.get(&setup.url(APP, "/")).await.status,
+        StatusCode::FOUND
+    );
+}
+
+#[tokio::test]
+async fn service_tokens_are_admitted_only_where_a_rule_names_them() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let tokens = ServiceTokens::new(setup.edge.store.clone());
+    let (info, secret) = tokens
+        .create("ci-bot", None, SystemTime::now())
+        .await
+        .unwrap();
+    let (_, other_secret) = tokens
+        .create("other-bot", None, SystemTime::now())
+        .await
+        .unwrap();
+    let client = setup.browser();
+    let headers = [
+        ("cf-access-client-id", info.client_id.as_str()),
+        ("cf-access-client-secret", secret.expose()),
+    ];
+    let ok = client
+        .send("GET", &setup.url(API, "/v1"), None, &headers)
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{ok:?}");
+    let seen = setup.origin.last();
+    assert_eq!(seen.headers["remote-user"], info.client_id.as_str());
+    assert!(
+        seen.headers.get("cf-access-client-secret").is_none(),
+        "the secret stays at the edge"
+    );
+    // The same token where no rule names it, a wrong secret, only half of the pair.
+    let elsewhere = client
+        .send("GET", &setup.url(APP, "/"), None, &headers)
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
+    let wrong = client
+        .send(
+            "GET",
+            &setup.url(API, "/v1"),
+            None,
+            &[
+                ("cf-access-client-id", info.client_id.as_str()),
+                ("cf-access-client-secret", other_secret.expose()),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let half = client
+        .send(
+            "GET",
+            &setup.url(API, "/v1"),
+            None,
+            &[("cf-access-client-id", info.client_id.as_str())],
+        )
+        .await;
+    assert_eq!(half.status, StatusCode::BAD_REQUEST);
+    // No token at all: a person would be sent to log in.
+    assert_eq!(
+        client.get(&setup.url(API, "/v1")).await.status,
+        StatusCode::FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_banned_user_is_refused_silently_even_with_the_right_password() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let browser = setup.browser();
+    let first = browser.get(&setup.url(APP, "/")).await;
+    let login = browser.get(first.location().unwrap()).await;
+    let csrf = login.input("csrf").unwrap();
+    let rd = login.input("rd").unwrap();
+    // Three failures under three spellings of one person: one counter.
+    for name in ["bob", "BOB", "bob@example.test"] {
+        let page = browser
+            .post_form(
+                &setup.portal("/login"),
+                &[
+                    ("username", name),
+                    ("password", "wrong"),
+                    ("csrf", &csrf),
+                    ("rd", &rd),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        assert!(page.body.contains("Incorrect username or password."));
+    }
+    let banned = browser
+        .post_form(
+            &setup.portal("/login"),
+            &[
+                ("username", "bob"),
+                ("password", BOB_PASSWORD),
+                ("csrf", &csrf),
+                ("rd", &rd),
+            ],
+        )
+        .await;
+    assert_eq!(banned.status, StatusCode::UNAUTHORIZED, "{banned:?}");
+    assert!(
+        banned.body.contains("Incorrect username or password."),
+        "the ban is silent"
+    );
+    // A disabled user is refused the same way.
+    let carol = setup.browser();
+    let page = sign_in(
+        &setup,
+        &carol,
+        &setup.url(APP, "/"),
+        "carol",
+        "carol-password",
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    let _ = &setup.fixture;
+}
+
+#[tokio::test]
+async fn redirect_targets_outside_the_configured_domains_are_refused() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let browser = setup.browser();
+    let port = setup.edge.handle.public_addr().port();
+    for rd in [
+        "https://evil.test/".to_owned(),
+        format!("https://{APP}:{port}@evil.test/"),
+        format!("http://{APP}:{port}/"),
+        "//evil.test/".to_owned(),
+        "/\\evil.test".to_owned(),
+        "javascript:alert(1)".to_owned(),
+        format!("https://{APP}.evil.test:{port}/"),
+    ] {
+        let url = format!(
+            "{}?rd={}",
+            setup.portal("/"),
+            portless_test_support::form_body(&[("x", &rd)]).trim_start_matches("x=")
+        );
+        let page = browser.get(&url).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "rd={rd}: {page:?}");
+    }
+}

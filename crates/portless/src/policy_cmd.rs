@@ -1,0 +1,142 @@
+//! `portless policy test URL`: which access rule decides a request, and why the earlier
+//! rules did not.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use portless_access::config::AccessConfig;
+use portless_access::users::UsersDatabase;
+use portless_access::{AccessRequest, AuthLevel, Identity, Subject};
+use portless_proto::{canonical_host, canonical_path};
+
+/// `portless policy ...`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum PolicyCommand {
+    /// Print the decision for URL, the rule that took it, and for each earlier rule the
+    /// criterion that did not match. Without --user or --token the request is anonymous.
+    Test(TestArgs),
+}
+
+/// `portless policy test`.
+#[derive(Args, Debug)]
+pub(crate) struct TestArgs {
+    /// The URL, e.g. https://admin.example.com/settings?tab=1.
+    pub(crate) url: String,
+    /// The access configuration file.
+    #[arg(
+        long,
+        env = "PORTLESS_ACCESS_CONFIG",
+        default_value = "configuration.yml"
+    )]
+    pub(crate) config: PathBuf,
+    /// Judge as this user (groups from the users file), with a two-factor session.
+    #[arg(long, conflicts_with = "token")]
+    pub(crate) user: Option<String>,
+    /// With --user: a session that passed only the first factor.
+    #[arg(long, requires = "user")]
+    pub(crate) one_factor: bool,
+    /// Judge as this service token (by name).
+    #[arg(long)]
+    pub(crate) token: Option<String>,
+    /// The request method.
+    #[arg(long, default_value = "GET")]
+    pub(crate) method: String,
+    /// The client's address, for `networks` criteria.
+    #[arg(long, default_value = "203.0.113.10")]
+    pub(crate) ip: IpAddr,
+}
+
+/// Runs `portless policy`.
+pub(crate) fn run(command: PolicyCommand) -> anyhow::Result<()> {
+    let PolicyCommand::Test(args) = command;
+    let loaded = AccessConfig::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    let config = loaded.config;
+    let (host, path_and_query) = split_url(&args.url)?;
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
+        None => (path_and_query, None),
+    };
+    let identity = match (&args.user, &args.token) {
+        (Some(user), _) => Some(user_identity(&config, user, args.one_factor)?),
+        (None, Some(token)) => Some(Identity {
+            subject: Subject::ServiceToken {
+                name: token.to_lowercase(),
+                client_id: format!("(service token {token})"),
+            },
+            display_name: String::new(),
+            email: None,
+            groups: Vec::new(),
+        }),
+        (None, None) => None,
+    };
+    let method = args.method.to_ascii_uppercase();
+    let explanation = config.access_control.explain(&AccessRequest {
+        host: &host,
+        path: &path,
+        query: query.as_deref(),
+        method: &method,
+        client_ip: args.ip,
+        identity: identity.as_ref(),
+    });
+    println!("{explanation}");
+    Ok(())
+}
+
+/// Canonical host and path+query of an `https://` URL (as the edge computes them).
+fn split_url(url: &str) -> anyhow::Result<(String, String)> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .with_context(|| format!("{url}: give a full URL, like https://app.example.com/path"))?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(at) => (&rest[..at], rest[at..].to_owned()),
+        None => (rest, "/".to_owned()),
+    };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path
+    };
+    let host = canonical_host(authority).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let path = canonical_path(&path).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    Ok((host, path))
+}
+
+fn user_identity(config: &AccessConfig, user: &str, one_factor: bool) -> anyhow::Result<Identity> {
+    let level = if one_factor {
+        AuthLevel::OneFactor
+    } else {
+        AuthLevel::TwoFactor
+    };
+    let path = config
+        .users_file
+        .as_ref()
+        .context("the configuration names no users file (authentication_backend.file.path), so --user has no groups to read")?;
+    let users = UsersDatabase::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let record = users.find_login(user).with_context(|| {
+        format!(
+            "no user {user} in {}; check the name or the users file",
+            path.display()
+        )
+    })?;
+    Ok(record.identity(level))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_canonicalized_like_the_edge_does() {
+        let (host, path) =
+            split_url("https://ADMIN.Example.com.:8443/public/%2e%2e/admin?x=1").unwrap();
+        assert_eq!(host, "admin.example.com");
+        assert_eq!(path, "/admin?x=1");
+        assert!(split_url("admin.example.com/").is_err());
+    }
+}
