@@ -563,6 +563,17 @@ fn host_and_port(
     if authority.contains('%') {
         return Err(ForwardAuthError::InvalidHost);
     }
+    // A port of digits out of range is named as such (canonical_host refuses it too, but
+    // only as "invalid host").
+    let digits = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once("]:").map(|(_, port)| port),
+        None => authority.rsplit_once(':').map(|(_, port)| port),
+    };
+    if digits.is_some_and(|d| {
+        !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && !matches!(d.parse::<u16>(), Ok(1..))
+    }) {
+        return Err(ForwardAuthError::InvalidPort);
+    }
     let host = canonical_host(authority).map_err(|_| ForwardAuthError::InvalidHost)?;
     let in_authority = match authority.strip_prefix('[') {
         Some(v6) => v6.split_once("]:").map(|(_, port)| port),

@@ -180,6 +180,17 @@ fn parse_authority(authority: &str) -> Result<(String, Option<u16>), RedirectErr
     if authority.contains('%') {
         return Err(RedirectError::EncodedAuthority);
     }
+    // A port of digits out of range is named as such (canonical_host refuses it too, but
+    // only as "invalid host").
+    let digits = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once("]:").map(|(_, port)| port),
+        None => authority.rsplit_once(':').map(|(_, port)| port),
+    };
+    if digits.is_some_and(|d| {
+        !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && !matches!(d.parse::<u16>(), Ok(1..))
+    }) {
+        return Err(RedirectError::InvalidPort);
+    }
     let host = canonical_host(authority).map_err(|_| RedirectError::InvalidHost)?;
     let port_text = match authority.strip_prefix('[') {
         Some(v6) => v6.split_once("]:").map(|(_, port)| port),
