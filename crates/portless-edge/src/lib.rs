@@ -17,6 +17,7 @@
 //! * `registry` — live tunnel connections and the choice of one per request;
 //! * `tunnels` — accepting, registering and supervising connector connections;
 //! * `public` — the public HTTPS listener;
+//! * `strict_head` — HTTP/1 request heads checked on the raw bytes before hyper reads them;
 //! * `proxy` — one request through a tunnel stream;
 //! * `forwarding` — hop-by-hop removal and `X-Forwarded-*` headers;
 //! * `pages` — error pages (HTML or JSON) with the request id;
@@ -37,6 +38,7 @@ mod proxy;
 mod public;
 mod registry;
 mod routes;
+mod strict_head;
 mod tunnels;
 
 pub use bootstrap::{EdgeTls, StateDir};
