@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use claims::AssertionClaims;
 pub use jwks::{Jwk, Jwks};
-pub use keys::{AssertionError, KeyRing};
+pub use keys::{AssertionError, KeyRing, PUBLISH_LEAD};
 pub use verify::{AssertionVerifier, JwksError, VerifyError};
 
 /// The request header the hosted-access convention puts the assertion in.

@@ -224,8 +224,9 @@ impl Endpoint {
         }
     }
 
-    /// The endpoint a request path names, and for ext-authz the original path after the
-    /// prefix (empty for the others, and for ext-authz called on its bare prefix).
+    /// The endpoint a request path (without its query) names, and for ext-authz the
+    /// original path after the prefix (empty for the others, and for ext-authz called on its
+    /// bare prefix). Exact: `/api/verify/` or `/api/authz/forward-authx` name nothing.
     pub fn from_path(path: &str) -> Option<(Endpoint, &str)> {
         Endpoint::ALL.into_iter().find_map(|endpoint| {
             let rest = path.strip_prefix(endpoint.path())?;
@@ -570,7 +571,9 @@ fn host_and_port(
         None => authority.rsplit_once(':').map(|(_, port)| port),
     };
     if digits.is_some_and(|d| {
-        !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && !matches!(d.parse::<u16>(), Ok(1..))
+        !d.is_empty()
+            && d.bytes().all(|b| b.is_ascii_digit())
+            && !matches!(d.parse::<u16>(), Ok(1..))
     }) {
         return Err(ForwardAuthError::InvalidPort);
     }

@@ -187,7 +187,9 @@ fn parse_authority(authority: &str) -> Result<(String, Option<u16>), RedirectErr
         None => authority.rsplit_once(':').map(|(_, port)| port),
     };
     if digits.is_some_and(|d| {
-        !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && !matches!(d.parse::<u16>(), Ok(1..))
+        !d.is_empty()
+            && d.bytes().all(|b| b.is_ascii_digit())
+            && !matches!(d.parse::<u16>(), Ok(1..))
     }) {
         return Err(RedirectError::InvalidPort);
     }

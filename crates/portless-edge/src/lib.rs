@@ -23,6 +23,7 @@
 //! * `canonicalize` — refusal of ambiguous requests, the canonical request;
 //! * `routing` — the tunnel for the canonical host;
 //! * `context` — what layers tell later layers (request extensions);
+//! * `strict_head` — HTTP/1 request heads checked on the raw bytes before hyper reads them;
 //! * `proxy` — one request through a tunnel stream;
 //! * `forwarding` — hop-by-hop removal and `X-Forwarded-*` headers;
 //! * `pages` — error pages (HTML or JSON) with the request id;
@@ -49,6 +50,7 @@ mod respond;
 mod routes;
 mod routing;
 mod stack;
+mod strict_head;
 mod tunnels;
 
 pub use access::AccessOptions;

@@ -1,4 +1,5 @@
 //! The public HTTPS listener: TLS, then HTTP/1.1 or HTTP/2, each request into the proxy.
+//! HTTP/1 connections (ALPN other than `h2`) go through `strict_head` first.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -6,6 +7,7 @@ use std::sync::Arc;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
@@ -15,6 +17,7 @@ use crate::context::ConnectionInfo;
 use crate::edge::EdgeState;
 use crate::executor::TrackedExecutor;
 use crate::stack;
+use crate::strict_head::StrictHttp1;
 
 /// Accepts public connections until shutdown, then lets in-flight requests finish for the
 /// grace period.
@@ -56,7 +59,22 @@ pub(crate) async fn serve_public(
                 }
                 Err(_) => return,
             };
-            serve_connection(stream, client, builder, watcher, state2).await;
+            // HTTP/2 is framed by the h2 crate; HTTP/1 heads are checked before hyper parses
+            // them (request smuggling, attack class J).
+            let info = ConnectionInfo {
+                server_name: stream
+                    .get_ref()
+                    .1
+                    .server_name()
+                    .and_then(|name| portless_proto::canonical_host(name).ok()),
+            };
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                serve_connection(stream, client, info, builder, watcher, state2).await;
+            } else {
+                let timeout = state2.options.client_header_timeout;
+                let stream = StrictHttp1::new(stream, client, timeout);
+                serve_connection(stream, client, info, builder, watcher, state2).await;
+            }
         });
     }
     drop(listener);
@@ -85,19 +103,13 @@ fn http_builder(state: &EdgeState) -> auto::Builder<TrackedExecutor> {
 }
 
 async fn serve_connection(
-    stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
     client: SocketAddr,
+    info: ConnectionInfo,
     builder: auto::Builder<TrackedExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
     state: Arc<EdgeState>,
 ) {
-    let info = ConnectionInfo {
-        server_name: stream
-            .get_ref()
-            .1
-            .server_name()
-            .and_then(|name| portless_proto::canonical_host(name).ok()),
-    };
     let pipeline = stack::pipeline(state, client);
     let service = hyper::service::service_fn(move |mut request| {
         request.extensions_mut().insert(info.clone());

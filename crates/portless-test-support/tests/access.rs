@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
-use portless_access::assertion::AssertionVerifier;
+use portless_access::assertion::{AssertionVerifier, KeyRing};
 use portless_access::service_token::ServiceTokens;
 use portless_connector::{ConnectorHandle, ProtocolChoice};
 use portless_test_support::access::{ALICE_PASSWORD, AccessFixture, BOB_PASSWORD, PORTAL};
@@ -53,6 +53,13 @@ impl Setup {
         required: true
         teamName: {PORTAL}:{port}
         audTag: [{ADMIN}]
+  - hostname: {API}
+    service: http://{origin}
+    originRequest:
+      access:
+        required: true
+        teamName: {PORTAL}:{port}
+        audTag: [{API}]
   - service: http://{origin}
 ",
             origin = origin.addr()
@@ -607,5 +614,86 @@ async fn redirect_targets_outside_the_configured_domains_are_refused() {
         );
         let page = browser.get(&url).await;
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "rd={rd}: {page:?}");
+    }
+}
+
+#[tokio::test]
+async fn assertion_keys_rotate_without_a_refused_request() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let tokens = ServiceTokens::new(setup.edge.store.clone());
+    let (info, secret) = tokens
+        .create("ci-bot", None, SystemTime::now())
+        .await
+        .unwrap();
+    let client = setup.browser();
+    let headers = [
+        ("cf-access-client-id", info.client_id.as_str()),
+        ("cf-access-client-secret", secret.expose()),
+    ];
+    // The connector verifies the edge's assertion on this host (originRequest.access).
+    assert_eq!(
+        client
+            .send("GET", &setup.url(API, "/"), None, &headers)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let certs = |client: Browser| {
+        let url = setup.url(API, "/cdn-cgi/access/certs");
+        async move {
+            AssertionVerifier::from_jwks_json(&client.get(&url).await.body)
+                .unwrap()
+                .kids()
+        }
+    };
+    let before = certs(client.clone()).await;
+    assert_eq!(before.len(), 1);
+
+    // Another edge sharing the store rotates (a day later on its clock); this edge adopts
+    // the new key from the store and publishes it to its connectors, while requests go on.
+    let day = Duration::from_secs(24 * 3600);
+    let other = KeyRing::load_or_create(
+        &setup.edge.store,
+        SystemTime::now(),
+        day,
+        Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    assert!(
+        other
+            .rotate_if_due(&setup.edge.store, SystemTime::now() + day)
+            .await
+            .unwrap()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = client
+            .send("GET", &setup.url(API, "/"), None, &headers)
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "no request refused during a rotation: {answer:?}"
+        );
+        let kids = certs(client.clone()).await;
+        if kids.len() == 2 {
+            assert!(
+                kids.contains(&before[0]),
+                "the previous key stays published: {kids:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rotation not adopted: {kids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..20 {
+        let answer = client
+            .send("GET", &setup.url(API, "/"), None, &headers)
+            .await;
+        assert_eq!(answer.status, StatusCode::OK);
     }
 }

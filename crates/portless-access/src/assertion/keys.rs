@@ -54,6 +54,11 @@ pub enum AssertionError {
     Sign(#[from] jsonwebtoken::errors::Error),
 }
 
+/// How long a new key is published before it signs: enough for every edge sharing the store
+/// to adopt it (they re-read the store every second) and for connectors to receive the new key
+/// set over their control streams.
+pub const PUBLISH_LEAD: Duration = Duration::from_secs(5);
+
 /// One P-256 key: the private half for signing (current key only), the public half for the
 /// JWKS.
 #[derive(Clone)]
@@ -194,6 +199,23 @@ impl RingKeys {
         }))
     }
 
+    /// The key that signs at `now` (see [`KeyRing::sign`]).
+    fn signing_key(&self, now: u64) -> &RingKey {
+        let lead = PUBLISH_LEAD.as_secs();
+        let fresh = self.current.created_at.saturating_add(lead) > now;
+        match self.retired.first() {
+            Some(previous)
+                if fresh
+                    && previous
+                        .retired_at
+                        .is_some_and(|at| at.saturating_add(lead) > now) =>
+            {
+                previous
+            }
+            _ => &self.current,
+        }
+    }
+
     /// The keys published at `now`: the current one, then retired ones within the overlap.
     fn published(&self, now: u64, overlap: Duration) -> impl Iterator<Item = &RingKey> {
         std::iter::once(&self.current).chain(
@@ -307,16 +329,16 @@ impl KeyRing {
         Ok(changed)
     }
 
-    /// Signs `claims` with the current key (ES256, `kid` in the header).
+    /// Signs `claims` (ES256, `kid` in the header) with the key that signs at `claims.iat`:
+    /// the current key, except during [`PUBLISH_LEAD`] after a rotation, when the previous
+    /// key goes on signing while connectors receive the new key set (a token signed by a key
+    /// a connector has not seen yet would be refused).
     pub fn sign(&self, claims: &AssertionClaims) -> Result<String, AssertionError> {
         let keys = self.snapshot();
+        let key = keys.signing_key(claims.iat);
         let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(keys.current.kid.clone());
-        Ok(jsonwebtoken::encode(
-            &header,
-            claims,
-            &keys.current.encoding,
-        )?)
+        header.kid = Some(key.kid.clone());
+        Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)
     }
 
     /// The id of the key that signs now.

@@ -265,8 +265,11 @@ async fn rotation_keeps_the_previous_key_for_the_overlap_only() {
     );
     // A token signed just before the rotation still verifies.
     verify(&ring, &before, rotated_at).unwrap();
-    // New tokens use the new key.
-    let after = token_for(&ring, rotated_at);
+    // The previous key signs on while the new key set reaches every verifier...
+    let during = token_for(&ring, rotated_at + PUBLISH_LEAD - Duration::from_secs(1));
+    assert!(during.starts_with(&es256_prefix(&old_kid)));
+    // ...then new tokens use the new key.
+    let after = token_for(&ring, rotated_at + PUBLISH_LEAD);
     assert!(after.starts_with(&es256_prefix(&new_kid)));
 
     // Nothing changes again until the overlap ends...
