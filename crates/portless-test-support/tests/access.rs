@@ -697,3 +697,128 @@ async fn assertion_keys_rotate_without_a_refused_request() {
         assert_eq!(answer.status, StatusCode::OK);
     }
 }
+
+#[tokio::test]
+async fn decisions_and_login_steps_are_audited_to_the_store_and_counted() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let browser = setup.browser();
+    let page = sign_in(
+        &setup,
+        &browser,
+        &setup.url(APP, "/x"),
+        "alice",
+        ALICE_PASSWORD,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        browser.get(&setup.url(OTHER, "/")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // The writer flushes in batches: wait for the last event to land.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let events = loop {
+        let events = setup.edge.store.recent_audit_events(100).await.unwrap();
+        if events.iter().any(|e| e.event.what.contains(OTHER)) {
+            break events;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "audit events not written: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let find = |what: &str, result: &str| {
+        events
+            .iter()
+            .find(|e| e.event.what.contains(what) && e.event.result == result)
+            .unwrap_or_else(|| panic!("no {what} {result} in {events:?}"))
+            .event
+            .clone()
+    };
+    let anonymous = find(&format!("GET https://{APP}/x"), "login_required");
+    assert_eq!(anonymous.who, None);
+    assert_eq!(anonymous.client, "127.0.0.1");
+    assert!(!anonymous.request_id.is_empty());
+    let login = find("login:password", "success");
+    assert_eq!(login.who.as_deref(), Some("alice"));
+    let allowed = find(&format!("GET https://{APP}/x"), "allow");
+    assert_eq!(allowed.who.as_deref(), Some("alice"));
+    assert_eq!(allowed.rule.as_deref(), Some("rule #4"));
+    let denied = find(OTHER, "deny");
+    assert_eq!(denied.rule.as_deref(), Some("default_policy"));
+    let metrics = setup.edge.metrics();
+    assert!(
+        metrics.contains("portless_access_decisions_total{result=\"allow\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portless_login_attempts_total{"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_policy_change_applies_to_the_next_request_and_a_broken_file_keeps_the_old_policy() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let port = setup.edge.handle.public_addr().port();
+    let browser = setup.browser();
+    assert_eq!(
+        browser.get(&setup.url(OTHER, "/")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let open_other = format!(
+        "{}    - domain: {OTHER}\n      policy: bypass\n",
+        portless_test_support::access::SEED_RULES
+    );
+    setup.fixture.write_config(port, &open_other);
+    wait_for_status(&browser, &setup.url(OTHER, "/"), StatusCode::OK).await;
+    // A broken file (a misspelt key in a rule) is refused; the last good policy stays.
+    setup.fixture.write_config(
+        port,
+        &format!("{open_other}    - domain: x.example.test\n      polcy: bypass\n"),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        browser.get(&setup.url(OTHER, "/")).await.status,
+        StatusCode::OK
+    );
+    // Back to the seed rules: denied again, without a restart or a dropped connection.
+    setup
+        .fixture
+        .write_config(port, portless_test_support::access::SEED_RULES);
+    wait_for_status(&browser, &setup.url(OTHER, "/"), StatusCode::FORBIDDEN).await;
+}
+
+#[tokio::test]
+async fn a_user_disabled_in_the_users_file_loses_access_at_the_next_request() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let browser = setup.browser();
+    let page = sign_in(&setup, &browser, &setup.url(APP, "/"), "bob", BOB_PASSWORD).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let users = std::fs::read_to_string(&setup.fixture.users).unwrap();
+    let disabled = users.replace(
+        "    groups: [dev]\n  carol:",
+        "    groups: [dev]\n    disabled: true\n  carol:",
+    );
+    assert_ne!(users, disabled);
+    std::fs::write(&setup.fixture.users, disabled).unwrap();
+    wait_for_status(&browser, &setup.url(APP, "/"), StatusCode::FOUND).await;
+}
+
+/// Repeats a GET until it answers `want` (files are re-read every 100 ms in tests).
+async fn wait_for_status(browser: &Browser, url: &str, want: StatusCode) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = browser.get(url).await;
+        if page.status == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} (not {want}): {page:?}",
+            page.status
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
