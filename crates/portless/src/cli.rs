@@ -109,9 +109,21 @@ pub(crate) struct EdgeArgs {
     #[arg(
         long = "trusted-proxy",
         env = "PORTLESS_TRUSTED_PROXIES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_name = "ADDRESS|CIDR",
+        value_parser = parse_trusted_proxy
     )]
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `127.0.0.1` (one address) or `10.0.0.0/8` (a network).
+fn parse_trusted_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    if let Ok(address) = text.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(address));
+    }
+    text.parse::<ipnet::IpNet>().map_err(|_| {
+        format!("{text:?} is neither an IP address (127.0.0.1) nor a network (10.0.0.0/8)")
+    })
 }
 
 /// Where the edge keeps its state.
@@ -301,5 +313,25 @@ impl LogArgs {
         };
         init_logging(format, level, file);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trusted_proxy_is_an_address_or_a_network() {
+        assert_eq!(
+            parse_trusted_proxy("127.0.0.1"),
+            Ok("127.0.0.1/32".parse().unwrap())
+        );
+        assert_eq!(parse_trusted_proxy("::1"), Ok("::1/128".parse().unwrap()));
+        assert_eq!(
+            parse_trusted_proxy("10.0.0.0/8"),
+            Ok("10.0.0.0/8".parse().unwrap())
+        );
+        let refused = parse_trusted_proxy("proxy.local").unwrap_err();
+        assert!(refused.contains("neither an IP address"), "{refused}");
     }
 }

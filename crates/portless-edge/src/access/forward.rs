@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use portless_access::forward_auth::{
-    Endpoint, ForwardAuthOutcome, ForwardAuthRequest, TrustedProxies, login_redirect_url, response,
+    Endpoint, ForwardAuthOutcome, ForwardAuthRequest, TrustedProxies, response,
 };
 use portless_access::policy::Decision;
 use portless_proto::ErrorClass;
@@ -144,7 +144,6 @@ fn callback(
                 },
                 None => ForwardAuthOutcome::Forbidden,
             };
-            let _ = login_redirect_url;
             finish(response(endpoint, Some(target), &outcome))
         }
     }

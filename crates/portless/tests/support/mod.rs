@@ -314,6 +314,12 @@ impl Edge {
     /// Starts an edge on free ports (picking new ones if another process took them first)
     /// and waits until its health endpoint answers.
     pub fn start() -> Edge {
+        Edge::start_with(|_, _| Vec::new())
+    }
+
+    /// Like [`Edge::start`], with more arguments: `extra(state_dir, public_port)` runs
+    /// before each attempt (to write files naming the port) and returns them.
+    pub fn start_with(extra: impl Fn(&Path, u16) -> Vec<String>) -> Edge {
         let dir = tempfile::tempdir().expect("state dir");
         let mut last_error = String::new();
         for _ in 0..5 {
@@ -332,7 +338,8 @@ impl Edge {
                 .arg("--metrics")
                 .arg(format!("127.0.0.1:{metrics}"))
                 .arg("--grace-period")
-                .arg("5s");
+                .arg("5s")
+                .args(extra(dir.path(), public));
             let mut process = Proc::spawn("edge", command, dir.path());
             let up = wait_until(Duration::from_secs(10), || {
                 if !process.running() {
