@@ -73,6 +73,52 @@ fn demo_as_printed() {
         out.stdout
     );
 
+    // The protected hostname sends a browser to the demo's login portal.
+    let protected = demo
+        .stdout()
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Protected:")
+                .map(|r| r.trim().to_owned())
+        })
+        .expect("the demo printed a `Protected:` line");
+    let url = protected.split_whitespace().next().unwrap().to_owned();
+    let cacert = try_line
+        .split_whitespace()
+        .skip_while(|w| *w != "--cacert")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let host = url
+        .trim_start_matches("https://")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut curl = std::process::Command::new("curl");
+    curl.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{redirect_url}",
+        "-H",
+        "Accept: text/html",
+        "--cacert",
+        &cacert,
+        "--resolve",
+        &format!("{host}:{port}:127.0.0.1"),
+        &url,
+    ]);
+    let out = support::run_captured(curl, Duration::from_secs(20));
+    assert!(
+        out.stdout
+            .starts_with(&format!("302 https://auth.portless.localhost:{port}/?rd=")),
+        "the protected demo page should redirect to the portal: {out:?}"
+    );
+    assert!(demo.stdout().contains("Sign in:   user demo, password "));
+
     let stopping = Instant::now();
     demo.signal("TERM");
     let status = demo
@@ -592,4 +638,86 @@ fn flag_style_keys_from_the_config_file_take_effect() {
     );
     assert_ne!(six.code(), Some(0), "{six:?}");
     assert!(six.stderr.contains("has no 6 address"), "{six:?}");
+}
+
+/// `portless user add` writes an argon2id user the edge can read, and `portless policy test`
+/// explains decisions for that user against the seed rules.
+#[test]
+fn user_add_then_policy_test_explains_the_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users_database.yml");
+    let password = dir.path().join("password");
+    std::fs::write(&password, "correct horse battery\n").unwrap();
+    let mut add = portless(dir.path());
+    add.args([
+        "user",
+        "add",
+        "alice",
+        "--email",
+        "alice@example.com",
+        "--group",
+        "admins",
+    ])
+    .args(["--password-stdin", "--users-file"])
+    .arg(&users)
+    .stdin(std::fs::File::open(&password).unwrap());
+    let out = support::run_captured(add, 30 * SECOND);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stdout.contains("added user alice (argon2id)"),
+        "{out:?}"
+    );
+    let written = std::fs::read_to_string(&users).unwrap();
+    assert!(
+        written.contains("$argon2id$v=19$m=65536,t=3,p=4$"),
+        "{written}"
+    );
+    assert!(
+        !written.contains("correct horse"),
+        "the password itself is never written"
+    );
+
+    let config = dir.path().join("configuration.yml");
+    std::fs::write(
+        &config,
+        "authentication_backend:\n  file:\n    path: users_database.yml\n\
+         access_control:\n  default_policy: deny\n  rules:\n\
+         \x20   - domain: www.example.com\n      policy: bypass\n\
+         \x20   - domain: [git.example.com, metrics.example.com, ci.example.com]\n      policy: two_factor\n\
+         \x20   - domain: admin.example.com\n      policy: two_factor\n      subject: [\"group:admins\"]\n",
+    )
+    .unwrap();
+    let test = |args: &[&str]| {
+        let mut command = portless(dir.path());
+        command
+            .args(["policy", "test"])
+            .args(args)
+            .arg("--config")
+            .arg(&config);
+        let out = support::run_captured(command, 30 * SECOND);
+        assert!(out.status.success(), "{out:?}");
+        out.stdout
+    };
+    let admin = test(&["https://ADMIN.example.com./settings", "--user", "alice"]);
+    assert!(admin.contains("decision: allow"), "{admin}");
+    assert!(admin.contains("by:       rule #3"), "{admin}");
+    assert!(
+        admin.contains("rule #2 (domain [git.example.com"),
+        "{admin}"
+    );
+    let one_factor = test(&[
+        "https://admin.example.com/",
+        "--user",
+        "alice",
+        "--one-factor",
+    ]);
+    assert!(one_factor.contains("second factor"), "{one_factor}");
+    let anonymous = test(&["https://git.example.com/"]);
+    assert!(
+        anonymous.contains("login required (two factors)"),
+        "{anonymous}"
+    );
+    let other = test(&["https://other.example.com/", "--user", "alice"]);
+    assert!(other.contains("decision: deny"), "{other}");
+    assert!(other.contains("default_policy deny"), "{other}");
 }
