@@ -7,36 +7,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::Location;
+pub use portless_diagnostics::Position;
+use portless_diagnostics::{Severity, plain_parser_message, write_diagnostic, write_each};
 
 use crate::hostname::HostnameError;
 use crate::service::ServiceError;
-
-// === Position ===
-
-/// A 1-based line and column in the config file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Position {
-    /// Line, starting at 1.
-    pub line: u32,
-    /// Column (in characters), starting at 1.
-    pub column: u32,
-}
-
-impl Position {
-    /// Converts a parser location; `None` for the parser's "unknown" location (line 0).
-    pub(crate) fn from_location(location: Location) -> Option<Position> {
-        let line = u32::try_from(location.line()).ok()?;
-        let column = u32::try_from(location.column()).ok()?;
-        (line > 0).then_some(Position { line, column })
-    }
-}
-
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.line, self.column)
-    }
-}
 
 // === ConfigError ===
 
@@ -85,7 +60,7 @@ impl fmt::Display for ConfigError {
             f,
             &self.file,
             self.position,
-            "error",
+            Severity::Error,
             &self.kind.to_string(),
             &self.fix(),
         )
@@ -137,13 +112,7 @@ impl ConfigErrors {
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{error}")?;
-        }
-        Ok(())
+        write_each(f, &self.0)
     }
 }
 
@@ -347,22 +316,6 @@ impl ConfigErrorKind {
     }
 }
 
-/// The YAML parser's message in the words of someone editing a file: without advice meant
-/// for programs embedding the parser, and with its event names ("sequence start") replaced
-/// by what the user wrote or should write.
-fn plain_parser_message(message: &str) -> String {
-    // "duplicate mapping key: service, set DuplicateKeyPolicy in Options if acceptable"
-    let message = message
-        .split_once(", set DuplicateKeyPolicy")
-        .map_or(message, |(head, _)| head);
-    message
-        .replace("expected sequence start", "expected a list")
-        .replace(
-            "expected mapping start",
-            "expected a mapping (`key: value` lines)",
-        )
-}
-
 /// `between 1 and 10`, or `at least 1` when the maximum is only the type's limit (nobody
 /// needs to read "4294967295").
 fn allowed_range(min: i64, max: i64) -> String {
@@ -477,7 +430,7 @@ impl fmt::Display for Warning {
             f,
             &self.file,
             Some(self.position),
-            "warning",
+            Severity::Warning,
             &self.kind.to_string(),
             &self.fix(),
         )
@@ -552,27 +505,6 @@ pub enum Suggestion {
     /// A valid key of the named nested section (e.g. `connectTimeout` at the rule level
     /// belongs under `originRequest`).
     MoveUnder(&'static str),
-}
-
-// === rendering ===
-
-/// `file:line:col: error: message` then an indented `fix:` line: the layout compilers use,
-/// so editors and terminals turn the location into a link.
-fn write_diagnostic(
-    f: &mut fmt::Formatter<'_>,
-    file: &Path,
-    position: Option<Position>,
-    severity: &str,
-    message: &str,
-    fix: &str,
-) -> fmt::Result {
-    write!(f, "{}", file.display())?;
-    if let Some(position) = position {
-        write!(f, ":{position}")?;
-    }
-    // Continuation lines (a regex error's caret diagram) are indented under the message.
-    let message = message.replace('\n', "\n    ");
-    write!(f, ": {severity}: {message}\n  fix: {fix}")
 }
 
 #[cfg(test)]

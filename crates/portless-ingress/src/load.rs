@@ -1,10 +1,10 @@
 //! Reading a config file: YAML text → key checks → raw structs → validated config, and where
 //! to look for the file when `--config` is not given.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::{DefaultMessageFormatter, MessageFormatter, Spanned};
+use portless_diagnostics::{is_blank, parser_message};
+use serde_saphyr::Spanned;
 
 use crate::config::{Loaded, TunnelConfig};
 use crate::diagnostic::{ConfigError, ConfigErrorKind, ConfigErrors, Position};
@@ -39,15 +39,15 @@ impl TunnelConfig {
         // Pass 1: the bare key tree. Syntax errors (and repeated keys) surface here.
         let tree: Spanned<Node> = serde_saphyr::from_str(src).map_err(|e| {
             let kind = ConfigErrorKind::Syntax {
-                message: parser_message(&e).into_owned(),
+                message: parser_message(&e),
             };
-            ConfigErrors::one(ConfigError::new(origin, error_position(&e), kind))
+            ConfigErrors::one(ConfigError::new(origin, Position::of_error(&e), kind))
         })?;
         keys::check_keys(&tree, origin, &mut ck.warnings);
         // Pass 2: typed. A failure here is a value of the wrong type; name its key.
         let raw: RawConfig = serde_saphyr::from_str(src).map_err(|e| {
-            let position = error_position(&e);
-            let message = parser_message(&e).into_owned();
+            let position = Position::of_error(&e);
+            let message = parser_message(&e);
             let kind = match position.and_then(|p| keys::key_at(&tree, p)) {
                 Some(key) => ConfigErrorKind::WrongType { key, message },
                 None => ConfigErrorKind::Syntax { message },
@@ -73,34 +73,6 @@ impl TunnelConfig {
 fn sorted(mut warnings: Vec<crate::Warning>) -> Vec<crate::Warning> {
     warnings.sort_by_key(|w| w.position());
     warnings
-}
-
-/// Nothing but comments, blank lines and document markers.
-fn is_blank(src: &str) -> bool {
-    src.lines()
-        .map(str::trim)
-        .all(|line| line.is_empty() || line.starts_with('#') || line == "---" || line == "...")
-}
-
-fn error_position(e: &serde_saphyr::Error) -> Option<Position> {
-    e.location().and_then(Position::from_location)
-}
-
-/// The parser's message without its own location suffix and source snippet: our diagnostic
-/// prints the location itself.
-fn parser_message(e: &serde_saphyr::Error) -> Cow<'_, str> {
-    let message = DefaultMessageFormatter.format_message(e.without_snippet());
-    // The formatter may pass through control characters from the input; keep one line.
-    if message.chars().any(char::is_control) {
-        Cow::Owned(
-            message
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect(),
-        )
-    } else {
-        message
-    }
 }
 
 /// Where to look for a config file when none is given, in order: Portless's own
@@ -155,12 +127,5 @@ mod tests {
             ]
         );
         assert_eq!(default_search_paths(None).len(), 6);
-    }
-
-    #[test]
-    fn blank_files_are_detected() {
-        assert!(is_blank(""));
-        assert!(is_blank("# only a comment\n\n---\n"));
-        assert!(!is_blank("tunnel: x"));
     }
 }
