@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use portless_diagnostics::{is_blank, parser_message, plain_parser_message};
 use serde_saphyr::Spanned;
 
 use crate::policy::AccessControl;
@@ -169,15 +170,15 @@ impl AccessConfig {
             // Pass 1: the bare key tree. Syntax errors (and repeated keys) surface here.
             let tree: Spanned<Node> = serde_saphyr::from_str(text).map_err(|e| {
                 let kind = ProblemKind::Syntax {
-                    message: parser_message(&e),
+                    message: plain_parser_message(&parser_message(&e)),
                 };
-                ConfigError::one(P::new(origin, error_position(&e), kind))
+                ConfigError::one(P::new(origin, Position::of_error(&e), kind))
             })?;
             keys::check_keys(&tree, origin, &mut ck.problems, &mut ck.warnings);
             // Pass 2: typed. A failure here is a value of the wrong type; name its key.
             serde_saphyr::from_str(text).map_err(|e| {
-                let position = error_position(&e);
-                let message = parser_message(&e);
+                let position = Position::of_error(&e);
+                let message = plain_parser_message(&parser_message(&e));
                 let kind = match position.and_then(|p| keys::key_at(&tree, p)) {
                     Some(key) => ProblemKind::WrongType { key, message },
                     None => ProblemKind::Syntax { message },
@@ -191,34 +192,4 @@ impl AccessConfig {
         let config = validate::validate(&raw, &mut ck);
         ck.finish(config)
     }
-}
-
-/// Nothing but comments, blank lines and document markers.
-fn is_blank(text: &str) -> bool {
-    text.lines()
-        .map(str::trim)
-        .all(|line| line.is_empty() || line.starts_with('#') || line == "---" || line == "...")
-}
-
-fn error_position(e: &serde_saphyr::Error) -> Option<Position> {
-    e.location().and_then(Position::from_location)
-}
-
-/// The parser's message without its location suffix and source snippet (the diagnostic
-/// prints the location itself), on one line, and without advice meant for programs.
-fn parser_message(e: &serde_saphyr::Error) -> String {
-    use serde_saphyr::{DefaultMessageFormatter, MessageFormatter};
-    let message = DefaultMessageFormatter.format_message(e.without_snippet());
-    let message = message
-        .split_once(", set DuplicateKeyPolicy")
-        .map_or(&*message, |(head, _)| head);
-    message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .replace("expected sequence start", "expected a list")
-        .replace(
-            "expected mapping start",
-            "expected a mapping (`key: value` lines)",
-        )
 }

@@ -7,35 +7,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::Location;
+pub use portless_diagnostics::Position;
+use portless_diagnostics::{Severity, write_diagnostic, write_each};
 
 use super::duration::DurationError;
-
-// === Position ===
-
-/// A 1-based line and column in the configuration file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Position {
-    /// Line, starting at 1.
-    pub line: u32,
-    /// Column (in characters), starting at 1.
-    pub column: u32,
-}
-
-impl Position {
-    /// Converts a parser location; `None` for the parser's "unknown" location (line 0).
-    pub(crate) fn from_location(location: Location) -> Option<Position> {
-        let line = u32::try_from(location.line()).ok()?;
-        let column = u32::try_from(location.column()).ok()?;
-        (line > 0).then_some(Position { line, column })
-    }
-}
-
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.line, self.column)
-    }
-}
 
 // === ConfigError ===
 
@@ -66,13 +41,7 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.problems.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{problem}")?;
-        }
-        Ok(())
+        write_each(f, &self.problems)
     }
 }
 
@@ -122,7 +91,14 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let message = self.kind.to_string();
-        write_diagnostic(f, &self.file, self.position, "error", &message, &self.fix())
+        write_diagnostic(
+            f,
+            &self.file,
+            self.position,
+            Severity::Error,
+            &message,
+            &self.fix(),
+        )
     }
 }
 
@@ -564,7 +540,7 @@ impl fmt::Display for Warning {
             f,
             &self.file,
             self.position,
-            "warning",
+            Severity::Warning,
             &message,
             &self.fix(),
         )
@@ -652,24 +628,4 @@ impl WarningKind {
             WarningKind::Unsupported { advice, .. } => (*advice).into(),
         }
     }
-}
-
-// === rendering ===
-
-/// `file:line:col: error: message` then an indented `fix:` line.
-fn write_diagnostic(
-    f: &mut fmt::Formatter<'_>,
-    file: &Path,
-    position: Option<Position>,
-    severity: &str,
-    message: &str,
-    fix: &str,
-) -> fmt::Result {
-    write!(f, "{}", file.display())?;
-    if let Some(position) = position {
-        write!(f, ":{position}")?;
-    }
-    // Continuation lines (a regex error's caret diagram) are indented under the message.
-    let message = message.replace('\n', "\n    ");
-    write!(f, ": {severity}: {message}\n  fix: {fix}")
 }

@@ -2,17 +2,19 @@
 //! parser error points into.
 //!
 //! serde drops unknown keys silently, so the file is also read as a bare tree of keys with
-//! positions. The keys each section reads come from the raw serde structs themselves (see
-//! [`serde_fields`]), so this list cannot drift from what is actually read; the keys of the
-//! incumbent that Portless accepts and ignores are listed beside them.
+//! positions ([`Node`]). The keys each section reads come from the raw serde structs themselves
+//! (`serde_fields`), so this list cannot drift from what is actually read; the keys of the
+//! incumbent that Portless accepts and ignores are listed beside them. The tree,
+//! `serde_fields` and the typo suggestions are `portless-diagnostics`'s, shared with the
+//! connector config; the schema and its walk are this format's.
 //!
 //! Inside `access_control` an unknown key is an error, not a warning: a misspelt `subject`
 //! or `networks` would silently open a rule to more people than written.
 
-use std::fmt;
 use std::path::Path;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use portless_diagnostics::keys::serde_fields;
+pub(crate) use portless_diagnostics::keys::{Node, closest};
 use serde_saphyr::Spanned;
 
 use super::diagnostic::{Position, Problem, ProblemKind, Warning, WarningKind};
@@ -20,135 +22,6 @@ use super::raw::{
     RawAuthBackend, RawCookie, RawFile, RawFileBackend, RawRegulation, RawSession, RawTotp,
 };
 use crate::policy::raw::{RawAccessControl, RawNetwork, RawQuery, RawRule};
-
-// === the key tree ===
-
-/// A YAML node reduced to what key checks need.
-#[derive(Debug)]
-pub(crate) enum Node {
-    Scalar,
-    List(Vec<Spanned<Node>>),
-    Map(Vec<(Spanned<String>, Spanned<Node>)>),
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Node, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_i128<E>(self, _: i128) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_u128<E>(self, _: u128) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_bytes<E>(self, _: &[u8]) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_unit<E>(self) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_none<E>(self) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
-        Node::deserialize(d)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Node::List(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<String>>()? {
-            entries.push((key, map.next_value()?));
-        }
-        Ok(Node::Map(entries))
-    }
-}
-
-// === valid keys, from the serde structs ===
-
-/// The key names (with aliases) serde's derive accepts for `T`: the derive passes its field
-/// list to `Deserializer::deserialize_struct`; this deserializer records it and stops.
-pub(crate) fn serde_fields<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
-    let mut fields: &'static [&'static str] = &[];
-    let _ = T::deserialize(FieldNames(&mut fields));
-    fields
-}
-
-struct FieldNames<'a>(&'a mut &'static [&'static str]);
-
-#[derive(Debug)]
-struct Stop;
-
-impl fmt::Display for Stop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("field names recorded")
-    }
-}
-
-impl std::error::Error for Stop {}
-
-impl de::Error for Stop {
-    fn custom<T: fmt::Display>(_: T) -> Self {
-        Stop
-    }
-}
-
-impl<'de> Deserializer<'de> for FieldNames<'_> {
-    type Error = Stop;
-
-    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
-        Err(Stop)
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        fields: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value, Stop> {
-        *self.0 = fields;
-        Err(Stop)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
-        ignored_any
-    }
-}
 
 // === the schema ===
 
@@ -426,57 +299,6 @@ fn nested(own: &str, parent: &str) -> String {
     }
 }
 
-/// The candidate nearest to `key` by edit distance, ignoring case and `-`/`_`, if near
-/// enough to be a typo rather than a different word.
-pub(crate) fn closest(key: &str, candidates: &[&'static str]) -> Option<&'static str> {
-    let wanted = fold(key);
-    let limit = match wanted.chars().count() {
-        0..=4 => 1,
-        5..=10 => 2,
-        _ => 3,
-    };
-    candidates
-        .iter()
-        .map(|c| (edit_distance(&wanted, &fold(c)), *c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// Lowercase without separators: `Domain-Regex` and `domain_regex` fold alike.
-fn fold(key: &str) -> String {
-    key.chars()
-        .filter(|c| !matches!(c, '-' | '_' | ' '))
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// Edit distance counting insertions, deletions, substitutions and swaps of neighbours.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in rows.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in rows[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (rows[i - 1][j] + 1)
-                .min(rows[i][j - 1] + 1)
-                .min(rows[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d = d.min(rows[i - 2][j - 2] + 1);
-            }
-            rows[i][j] = d;
-        }
-    }
-    rows[a.len()][b.len()]
-}
-
 // === which key is at a position ===
 
 /// The key a parser error at `at` belongs to, named as in messages, e.g. ``"`methods` of
@@ -635,14 +457,5 @@ mod tests {
             .as_deref(),
             Some("`session.cookies#1.domain`")
         );
-    }
-
-    #[test]
-    fn closest_folds_case_and_separators() {
-        assert_eq!(
-            closest("Domain-Regex", &["domain", "domain_regex"]),
-            Some("domain_regex")
-        );
-        assert_eq!(closest("banana", &["domain", "policy"]), None);
     }
 }

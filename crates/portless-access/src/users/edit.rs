@@ -251,7 +251,7 @@ impl Current {
     fn read_resolved(path: PathBuf) -> Result<Current, EditError> {
         let metadata = std::fs::metadata(&path).map_err(|e| io_error("read", &path, e))?;
         let text = std::fs::read_to_string(&path).map_err(|e| io_error("read", &path, e))?;
-        let parsed = if file::is_blank(&text) {
+        let parsed = if portless_diagnostics::is_blank(&text) {
             None
         } else {
             Some(file::parse(&text, &path).map_err(EditError::Invalid)?)

@@ -5,33 +5,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use portless_diagnostics::Position;
+use portless_diagnostics::{Severity, write_diagnostic, write_each};
+
 use super::hash::HashError;
-
-// === Position ===
-
-/// A 1-based line and column in the users file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Position {
-    /// Line, starting at 1.
-    pub line: u32,
-    /// Column (in characters), starting at 1.
-    pub column: u32,
-}
-
-impl Position {
-    /// Converts a parser location; `None` for the parser's "unknown" location (line 0).
-    pub(crate) fn from_location(location: serde_saphyr::Location) -> Option<Position> {
-        let line = u32::try_from(location.line()).ok()?;
-        let column = u32::try_from(location.column()).ok()?;
-        (line > 0).then_some(Position { line, column })
-    }
-}
-
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.line, self.column)
-    }
-}
 
 // === UsersFileError ===
 
@@ -75,11 +52,15 @@ impl UsersFileError {
 
 impl fmt::Display for UsersFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(position) = self.position {
-            write!(f, ":{position}")?;
-        }
-        write!(f, ": error: {}\n  fix: {}", self.kind, self.fix())
+        let message = self.kind.to_string();
+        write_diagnostic(
+            f,
+            &self.file,
+            self.position,
+            Severity::Error,
+            &message,
+            &self.fix(),
+        )
     }
 }
 
@@ -125,13 +106,7 @@ impl UsersError {
 
 impl fmt::Display for UsersError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{error}")?;
-        }
-        Ok(())
+        write_each(f, &self.0)
     }
 }
 

@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
+use portless_diagnostics::{parser_message, plain_parser_message};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde_saphyr::{DefaultMessageFormatter, Location, MessageFormatter, Spanned};
+use serde_saphyr::{Location, Spanned};
 
 use super::database::{User, UserProfile, UsersDatabase};
 use super::error::{Position, UsersError, UsersErrorKind, UsersFileError};
@@ -138,7 +139,7 @@ pub(crate) fn load(path: &Path) -> Result<Parsed, UsersError> {
 
 /// Parses users-file text; `origin` names the file in messages.
 pub(crate) fn parse(src: &str, origin: &Path) -> Result<Parsed, UsersError> {
-    if is_blank(src) {
+    if portless_diagnostics::is_blank(src) {
         return Err(UsersError::one(origin, None, UsersErrorKind::Empty));
     }
     let raw: RawFile = serde_saphyr::from_str(src).map_err(|e| parser_error(&e, origin))?;
@@ -157,17 +158,9 @@ pub(crate) fn parse(src: &str, origin: &Path) -> Result<Parsed, UsersError> {
     })
 }
 
-/// Nothing but comments, blank lines and document markers.
-pub(crate) fn is_blank(src: &str) -> bool {
-    src.lines()
-        .map(str::trim)
-        .all(|line| line.is_empty() || line.starts_with('#') || line == "---" || line == "...")
-}
-
 fn parser_error(e: &serde_saphyr::Error, origin: &Path) -> UsersError {
-    let position = e.location().and_then(Position::from_location);
-    let message = DefaultMessageFormatter.format_message(e.without_snippet());
-    let message = plain_parser_message(&message);
+    let position = Position::of_error(e);
+    let message = plain_parser_message(&parser_message(e));
     let kind = if let Some(key) = unknown_field(&message) {
         UsersErrorKind::UnknownKey {
             suggestion: closest_key(&key),
@@ -182,23 +175,6 @@ fn parser_error(e: &serde_saphyr::Error, origin: &Path) -> UsersError {
         UsersErrorKind::Syntax { message }
     };
     UsersError::one(origin, position, kind)
-}
-
-/// The parser's message in the words of someone editing a file: one line, without advice
-/// meant for programs embedding the parser, and with its event names replaced.
-fn plain_parser_message(message: &str) -> String {
-    let message = message
-        .split_once(", set DuplicateKeyPolicy")
-        .map_or(message, |(head, _)| head);
-    message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .replace("expected sequence start", "expected a list")
-        .replace(
-            "expected mapping start",
-            "expected a mapping (`key: value` lines)",
-        )
 }
 
 /// The key of serde's "unknown field `x`, expected one of …".
