@@ -36,6 +36,7 @@ use http::{Method, Response, StatusCode, Uri};
 use ipnet::IpNet;
 use portless_proto::{canonical_host, canonical_path};
 
+use crate::authority::{self, AuthorityError};
 use crate::headers::set_identity_headers;
 use crate::{AccessRequest, Identity};
 
@@ -558,38 +559,21 @@ fn host_and_port(
     separate_port: Option<&str>,
     scheme: Scheme,
 ) -> Result<(String, u16), ForwardAuthError> {
-    if authority.contains('@') {
-        return Err(ForwardAuthError::Userinfo);
-    }
-    if authority.contains('%') {
-        return Err(ForwardAuthError::InvalidHost);
-    }
-    // A port of digits out of range is named as such (canonical_host refuses it too, but
-    // only as "invalid host").
-    let digits = match authority.strip_prefix('[') {
-        Some(v6) => v6.split_once("]:").map(|(_, port)| port),
-        None => authority.rsplit_once(':').map(|(_, port)| port),
-    };
-    if digits.is_some_and(|d| {
-        !d.is_empty()
-            && d.bytes().all(|b| b.is_ascii_digit())
-            && !matches!(d.parse::<u16>(), Ok(1..))
-    }) {
-        return Err(ForwardAuthError::InvalidPort);
-    }
-    let host = canonical_host(authority).map_err(|_| ForwardAuthError::InvalidHost)?;
-    let in_authority = match authority.strip_prefix('[') {
-        Some(v6) => v6.split_once("]:").map(|(_, port)| port),
-        None => authority.rsplit_once(':').map(|(_, port)| port),
-    };
-    let port = match in_authority.or(separate_port) {
-        None => scheme.default_port(),
-        Some(text) => match text.parse::<u16>() {
-            Ok(0) | Err(_) => return Err(ForwardAuthError::InvalidPort),
-            Ok(port) => port,
-        },
+    let (host, port) = authority::host_and_port(authority).map_err(authority_error)?;
+    let port = match (port, separate_port) {
+        (Some(port), _) => port,
+        (None, Some(text)) => authority::port(text).map_err(authority_error)?,
+        (None, None) => scheme.default_port(),
     };
     Ok((host, port))
+}
+
+fn authority_error(e: AuthorityError) -> ForwardAuthError {
+    match e {
+        AuthorityError::Userinfo => ForwardAuthError::Userinfo,
+        AuthorityError::Encoded | AuthorityError::InvalidHost => ForwardAuthError::InvalidHost,
+        AuthorityError::InvalidPort => ForwardAuthError::InvalidPort,
+    }
 }
 
 /// Canonical path and query, refusing paths whose meaning an origin could change.

@@ -31,6 +31,7 @@
 
 pub mod assertion;
 pub mod audit;
+mod authority;
 pub mod config;
 pub mod forward_auth;
 pub mod headers;

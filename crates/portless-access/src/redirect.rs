@@ -15,6 +15,8 @@
 
 use portless_proto::{canonical_host, canonical_path};
 
+use crate::authority::{self, AuthorityError};
+
 /// Longest `rd` accepted, in bytes.
 pub const MAX_REDIRECT_LEN: usize = 2048;
 
@@ -174,39 +176,13 @@ fn parse_authority(authority: &str) -> Result<(String, Option<u16>), RedirectErr
     if authority.is_empty() {
         return Err(RedirectError::MissingHost);
     }
-    if authority.contains('@') {
-        return Err(RedirectError::Userinfo);
-    }
-    if authority.contains('%') {
-        return Err(RedirectError::EncodedAuthority);
-    }
-    // A port of digits out of range is named as such (canonical_host refuses it too, but
-    // only as "invalid host").
-    let digits = match authority.strip_prefix('[') {
-        Some(v6) => v6.split_once("]:").map(|(_, port)| port),
-        None => authority.rsplit_once(':').map(|(_, port)| port),
-    };
-    if digits.is_some_and(|d| {
-        !d.is_empty()
-            && d.bytes().all(|b| b.is_ascii_digit())
-            && !matches!(d.parse::<u16>(), Ok(1..))
-    }) {
-        return Err(RedirectError::InvalidPort);
-    }
-    let host = canonical_host(authority).map_err(|_| RedirectError::InvalidHost)?;
-    let port_text = match authority.strip_prefix('[') {
-        Some(v6) => v6.split_once("]:").map(|(_, port)| port),
-        None => authority.rsplit_once(':').map(|(_, port)| port),
-    };
-    let port = match port_text {
-        None => None,
-        Some(text) => match text.parse::<u16>() {
-            Ok(443) => None,
-            Ok(0) | Err(_) => return Err(RedirectError::InvalidPort),
-            Ok(port) => Some(port),
-        },
-    };
-    Ok((host, port))
+    let (host, port) = authority::host_and_port(authority).map_err(|e| match e {
+        AuthorityError::Userinfo => RedirectError::Userinfo,
+        AuthorityError::Encoded => RedirectError::EncodedAuthority,
+        AuthorityError::InvalidHost => RedirectError::InvalidHost,
+        AuthorityError::InvalidPort => RedirectError::InvalidPort,
+    })?;
+    Ok((host, port.filter(|&port| port != 443)))
 }
 
 /// The canonical path and query; `/` when there is no path.
