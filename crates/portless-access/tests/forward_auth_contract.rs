@@ -6,13 +6,16 @@
 
 use std::net::IpAddr;
 
-use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::header::HeaderValue;
+use http::{Method, StatusCode, Uri};
 use portless_access::forward_auth::{
     Endpoint, ForwardAuthError, ForwardAuthOutcome, ForwardAuthRequest, Scheme, TrustedProxies,
     login_redirect_url, response,
 };
 use portless_access::{AuthLevel, Identity, Subject};
+use support::headers;
+
+mod support;
 
 const PROXY: &str = "10.0.0.2";
 
@@ -21,17 +24,6 @@ type Pairs<'a> = Vec<(&'a str, &'a str)>;
 
 fn trusted() -> TrustedProxies {
     TrustedProxies::parse(&["10.0.0.0/8", "127.0.0.1"]).unwrap()
-}
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in pairs {
-        map.append(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(value).unwrap(),
-        );
-    }
-    map
 }
 
 /// The headers each endpoint needs to describe `GET https://app.example.com/x?y=1`.

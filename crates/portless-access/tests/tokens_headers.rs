@@ -2,20 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderValue;
 use portless_access::service_token::{TokenHeaderError, token_from_headers};
 use secrecy::ExposeSecret as _;
+use support::headers;
 
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in pairs {
-        map.append(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(value).unwrap(),
-        );
-    }
-    map
-}
+mod support;
 
 fn parsed(pairs: &[(&str, &str)]) -> Result<Option<(String, String)>, TokenHeaderError> {
     token_from_headers(&headers(pairs))

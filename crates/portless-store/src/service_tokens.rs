@@ -246,13 +246,19 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn insert_then_read_back_by_id_and_name() {
+    /// A store holding one token, `ci` with client id `id1`.
+    async fn store_with_ci() -> Store {
         let store = Store::open_in_memory().await.unwrap();
         store
             .insert_service_token(&token("ci", "id1"))
             .await
             .unwrap();
+        store
+    }
+
+    #[tokio::test]
+    async fn insert_then_read_back_by_id_and_name() {
+        let store = store_with_ci().await;
         let by_id = store
             .service_token_by_client_id("id1")
             .await
@@ -271,11 +277,7 @@ mod tests {
 
     #[tokio::test]
     async fn live_names_are_unique_and_revocation_frees_them() {
-        let store = Store::open_in_memory().await.unwrap();
-        store
-            .insert_service_token(&token("ci", "id1"))
-            .await
-            .unwrap();
+        let store = store_with_ci().await;
         let error = store
             .insert_service_token(&token("ci", "id2"))
             .await
@@ -307,11 +309,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reused_client_id_is_not_reported_as_a_name_clash() {
-        let store = Store::open_in_memory().await.unwrap();
-        store
-            .insert_service_token(&token("ci", "id1"))
-            .await
-            .unwrap();
+        let store = store_with_ci().await;
         let error = store
             .insert_service_token(&token("other", "id1"))
             .await
@@ -321,11 +319,7 @@ mod tests {
 
     #[tokio::test]
     async fn rotation_keeps_the_old_hash_as_previous() {
-        let store = Store::open_in_memory().await.unwrap();
-        store
-            .insert_service_token(&token("ci", "id1"))
-            .await
-            .unwrap();
+        let store = store_with_ci().await;
         let rotated = store
             .rotate_service_token("ci", "bb", 500, 400)
             .await
