@@ -129,13 +129,15 @@ fn refuse_ambiguous_framing(parts: &Parts) -> Result<(), ErrorClass> {
 }
 
 /// Whether a method-override header names another method than `method` (compared without
-/// case). The forward-auth endpoints ask this about the original request's method too.
+/// case). Names are compared with `_` read as `-`: CGI-style origins (PHP's
+/// `HTTP_X_HTTP_METHOD_OVERRIDE`) fold both spellings into one. The forward-auth endpoints
+/// ask this about the original request's method too.
 pub(crate) fn conflicting_method_override(headers: &HeaderMap, method: &str) -> bool {
-    METHOD_OVERRIDES.iter().any(|name| {
-        headers
-            .get_all(*name)
-            .iter()
-            .any(|value| !value.as_bytes().eq_ignore_ascii_case(method.as_bytes()))
+    headers.iter().any(|(name, value)| {
+        let name = name.as_str();
+        let named = METHOD_OVERRIDES.contains(&name)
+            || (name.contains('_') && METHOD_OVERRIDES.contains(&name.replace('_', "-").as_str()));
+        named && !value.as_bytes().eq_ignore_ascii_case(method.as_bytes())
     })
 }
 
@@ -233,6 +235,10 @@ mod tests {
                 &[("host", "a.test"), ("x-http-method-override", "DELETE")],
             ),
             ("/", &[("host", "a.test"), ("x-method-override", "PUT")]),
+            (
+                "/",
+                &[("host", "a.test"), ("x_http_method_override", "DELETE")],
+            ),
             ("/", &[("host", "a.test:99999")]),
             ("/public/..;/admin", &[("host", "a.test")]),
             ("/public/..%2Fadmin", &[("host", "a.test")]),

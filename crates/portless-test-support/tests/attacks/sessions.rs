@@ -562,6 +562,121 @@ async fn class_h_login_posts_that_must_not_sign_in() {
     );
 }
 
+#[tokio::test]
+async fn class_h_every_form_checks_origin_and_csrf_and_leaves_the_session_alone() {
+    let setup = Setup::start().await;
+    let alice = signed_in(&setup, "alice").await;
+    let csrf = alice.get(PORTAL, "/logout").await.input("csrf").unwrap();
+    let paths = [
+        "/login",
+        "/2fa/totp",
+        "/settings/reauth",
+        "/settings/totp",
+        "/logout",
+    ];
+    let mut failures = Vec::new();
+    let mut report = String::from("=== attack table \"H: forms\" ===\n");
+    for path in paths {
+        #[rustfmt::skip]
+        let forgeries: [(&str, Option<&str>, Option<&str>); 4] = [
+            ("cross-site Origin with the right token", Some("https://evil.test"), Some(&csrf)),
+            ("no token", None, None),
+            ("forged token", None, Some("forged")),
+            ("Origin: null and no token", Some("null"), None),
+        ];
+        for (name, origin, token) in forgeries {
+            let mut fields = vec![
+                ("username", "alice"),
+                ("password", ALICE_PASSWORD),
+                ("code", "000000"),
+            ];
+            if let Some(token) = token {
+                fields.push(("csrf", token));
+            }
+            let mut lines = vec!["Content-Type: application/x-www-form-urlencoded".to_owned()];
+            if let Some(origin) = origin {
+                lines.push(format!("Origin: {origin}"));
+            }
+            let body = portless_test_support::form_body(&fields);
+            let before = alice.cookie(PORTAL, PORTAL_COOKIE);
+            let reply = alice.send("POST", PORTAL, path, &lines, Some(body)).await;
+            let mut problems = Vec::new();
+            if reply.status != 403 {
+                problems.push(format!("want 403, got {}", reply.summary()));
+            }
+            if !reply.all("set-cookie").is_empty() || alice.cookie(PORTAL, PORTAL_COOKIE) != before
+            {
+                problems.push("the session was replaced".to_owned());
+            }
+            report.push_str(&format!(
+                "H | {path:<18} | {name:<40} | got {}\n",
+                reply.summary()
+            ));
+            failures.extend(
+                problems
+                    .into_iter()
+                    .map(|p| format!("  {path} {name}: {p}")),
+            );
+        }
+    }
+    // Still signed in after every forgery: nothing was logged out, re-authenticated or changed.
+    assert_eq!(alice.get(APP, "/private").await.status, 200);
+    let settings = alice.get(PORTAL, "/settings/totp").await;
+    assert!(
+        settings.body.contains("Confirm it is you"),
+        "no re-authentication was granted"
+    );
+    println!("{report}");
+    assert!(
+        failures.is_empty(),
+        "attack table \"H: forms\":\n{}\n\n{report}",
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn class_e_h_a_login_form_cannot_send_the_browser_off_the_domain() {
+    let setup = Setup::start().await;
+    let port = setup.port();
+    for rd in [
+        "https://evil.test/".to_owned(),
+        format!("https://{APP}:{port}@evil.test/"),
+        "//evil.test/".to_owned(),
+        format!("http://{APP}:{port}/"),
+    ] {
+        let agent = setup.agent();
+        let (_, csrf, _) = login_page(&agent, APP, "/private").await;
+        let posted = agent
+            .post_form(
+                PORTAL,
+                "/login",
+                &[
+                    ("username", "alice"),
+                    ("password", ALICE_PASSWORD),
+                    ("csrf", &csrf),
+                    ("rd", &rd),
+                ],
+            )
+            .await;
+        // The login answer bounces through the portal's own `/?rd=…`, which validates it;
+        // no answer may point the browser anywhere but the portal.
+        let pages = agent.follow(posted, 4).await;
+        for page in &pages {
+            if let Some(location) = page.location() {
+                let portal = format!("{}/", setup.portal_base());
+                let local = location.starts_with('/') && !location.starts_with("//");
+                assert!(
+                    local || location.starts_with(&portal),
+                    "rd={rd}: {location}"
+                );
+            }
+        }
+        let last = pages.last().unwrap();
+        assert_eq!(last.status, 400, "E rd={rd}: {}", last.summary());
+        assert_eq!(last.host, PORTAL);
+    }
+}
+
 /// One password attempt for `username` from a fresh address; the status of the answer.
 async fn attempt(setup: &Setup, username: &str, password: &str) -> Reply {
     let agent = setup.agent();

@@ -81,6 +81,33 @@ impl Wire {
         reply
     }
 
+    /// Sends `request` (several pipelined requests, the last with `Connection: close`) and
+    /// returns the status of every response read until the connection closes.
+    pub async fn exchange_all(&self, sni: &str, request: &[u8]) -> Vec<u16> {
+        let work = async {
+            let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from(sni.to_owned()).unwrap();
+            let mut io = tokio_rustls::TlsConnector::from(self.tls.clone())
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            io.write_all(request).await.unwrap();
+            let mut buf = Vec::new();
+            let _ = io.read_to_end(&mut buf).await;
+            buf
+        };
+        let buf = tokio::time::timeout(EXCHANGE_TIMEOUT, work)
+            .await
+            .unwrap_or_default();
+        let mut statuses = Vec::new();
+        let mut rest = &buf[..];
+        while let Some((reply, used)) = parse_one(rest, false) {
+            statuses.push(reply.status);
+            rest = &rest[used..];
+        }
+        statuses
+    }
+
     async fn exchange_inner(&self, source: Option<IpAddr>, sni: &str, request: &[u8]) -> Reply {
         let socket = TcpSocket::new_v4().unwrap();
         if let Some(ip) = source {
@@ -122,6 +149,11 @@ fn complete(buf: &[u8]) -> Option<Reply> {
 
 /// Parses a response; with `eof`, a body without framing ends at the end of `buf`.
 fn parse(buf: &[u8], eof: bool) -> Option<Reply> {
+    parse_one(buf, eof).map(|(reply, _)| reply)
+}
+
+/// Parses the first response in `buf`, and how many bytes it took.
+fn parse_one(buf: &[u8], eof: bool) -> Option<(Reply, usize)> {
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
     let rest = &buf[end + 4..];
@@ -141,35 +173,38 @@ fn parse(buf: &[u8], eof: bool) -> Option<Reply> {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     };
-    let body = if status < 200 || status == 204 || status == 304 {
-        Vec::new()
+    let (body, used) = if status < 200 || status == 204 || status == 304 {
+        (Vec::new(), 0)
     } else if let Some(length) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
         if rest.len() < length && !eof {
             return None;
         }
-        rest[..length.min(rest.len())].to_vec()
+        let length = length.min(rest.len());
+        (rest[..length].to_vec(), length)
     } else if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
         match dechunk(rest) {
-            Some(body) => body,
-            None if eof => rest.to_vec(),
+            Some(done) => done,
+            None if eof => (rest.to_vec(), rest.len()),
             None => return None,
         }
     } else if eof {
-        rest.to_vec()
+        (rest.to_vec(), rest.len())
     } else {
         return None;
     };
-    Some(Reply {
+    let reply = Reply {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
         host: String::new(),
         tls_refused: false,
-    })
+    };
+    Some((reply, end + 4 + used))
 }
 
-/// A chunked body, if it is complete.
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+/// A chunked body and the bytes it took, if it is complete.
+fn dechunk(all: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let mut data = all;
     let mut out = Vec::new();
     loop {
         let line_end = data.windows(2).position(|w| w == b"\r\n")?;
@@ -177,7 +212,9 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
         let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
         data = &data[line_end + 2..];
         if size == 0 {
-            return Some(out);
+            // No trailers from the edge: the final CRLF.
+            let used = all.len() - data.len() + 2.min(data.len());
+            return Some((out, used));
         }
         if data.len() < size + 2 {
             return None;
