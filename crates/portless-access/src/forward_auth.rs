@@ -593,20 +593,47 @@ fn canonical_target_path(
 
 /// Whether a canonical path still holds a `.` or `..` segment once an origin splits it the
 /// ways some do: at `\`, at `%2F`/`%5C` after decoding, dropping `;params` (Tomcat's `..;/`),
-/// and after a second round of decoding (`%252e%252e`). The canonical path has no real dot
-/// segment left, so any found here was hidden from the policy.
+/// and after a second round of decoding (`%252e%252e`), and with the overlong UTF-8 forms of
+/// `.`, `/` and `\` (`%C0%AE`, `%C0%AF`, `%C1%9C`, which old decoders still turn into those
+/// characters) read as the characters. The canonical path has no real dot segment left, so
+/// any found here was hidden from the policy.
 pub fn hides_dot_segment(path: &str) -> bool {
-    let mut text = path.to_owned();
+    let mut text = fold_overlong(path);
     for _ in 0..3 {
         if has_dot_segment(&text) {
             return true;
         }
         match percent_decode(&text) {
-            Some(decoded) if decoded != text => text = decoded,
+            Some(decoded) if decoded != text => text = fold_overlong(&decoded),
             _ => return false,
         }
     }
     has_dot_segment(&text)
+}
+
+/// Overlong UTF-8 encodings (never valid, so never a real name) of `.`, `/` and `\`,
+/// percent-encoded, and the characters lenient decoders make of them.
+const OVERLONG: [(&str, &str); 6] = [
+    ("%C0%AE", "."),
+    ("%C0%AF", "/"),
+    ("%C1%9C", "\\"),
+    ("%E0%80%AE", "."),
+    ("%E0%80%AF", "/"),
+    ("%E0%81%9C", "\\"),
+];
+
+/// `text` with the [`OVERLONG`] forms (any case) replaced by their characters.
+fn fold_overlong(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_owned();
+    }
+    let mut out = text.to_owned();
+    for (encoded, plain) in OVERLONG {
+        while let Some(at) = out.to_ascii_uppercase().find(encoded) {
+            out.replace_range(at..at + encoded.len(), plain);
+        }
+    }
+    out
 }
 
 fn has_dot_segment(path: &str) -> bool {
@@ -822,11 +849,24 @@ mod tests {
             "/public\\..\\admin",
             "/public/%252e%252e/admin",
             "/public%252F..%252Fadmin",
+            "/public/%c0%ae%c0%ae/admin",
+            "/public/%C0%AE%C0%AE%C0%AFadmin",
+            "/public/..%c0%afadmin",
+            "/public/%e0%80%ae%e0%80%ae/admin",
+            "/public/%25c0%25ae%25c0%25ae/admin",
         ] {
             assert!(hides_dot_segment(path), "{path}");
         }
         for path in [
-            "/", "/admin", "/a%2Fb", "/a..b/c", "/...", "/a;b=c/d", "/%7e",
+            "/",
+            "/admin",
+            "/a%2Fb",
+            "/a..b/c",
+            "/...",
+            "/a;b=c/d",
+            "/%7e",
+            "/caf%C3%A9",
+            "/%C0",
         ] {
             assert!(!hides_dot_segment(path), "{path}");
         }

@@ -11,7 +11,7 @@
 //! → [`set_identity_headers`].
 
 use http::HeaderMap;
-use http::header::{COOKIE, HeaderName, HeaderValue};
+use http::header::{CONNECTION, COOKIE, HeaderName, HeaderValue};
 
 use crate::Identity;
 
@@ -29,6 +29,10 @@ use crate::Identity;
 /// | `x-auth-request-*` | nginx `auth_request` identity conventions |
 /// | `x-remote-user`, `x-remote-group`, `x-remote-groups`, `x-remote-email` | Apache / Kubernetes style |
 /// | `x-webauth-user`, `x-webauth-groups`, `x-webauth-email` | Grafana-style auth proxy |
+/// | `x-original-url`, `x-rewrite-url` | the path as a proxy claims it: frameworks that route by them would serve another path than the one the policy judged (class C) |
+///
+/// Also removed: the `_` spellings of the forwarding headers the edge sets itself
+/// ([`FORWARDING_HEADERS`]), and the `Connection` tokens naming a removed header.
 pub const IDENTITY_HEADERS: &[&str] = &[
     "cf-access-jwt-assertion",
     "cf-access-authenticated-user-email",
@@ -47,6 +51,21 @@ pub const IDENTITY_HEADERS: &[&str] = &[
     "x-webauth-user",
     "x-webauth-groups",
     "x-webauth-email",
+    "x-original-url",
+    "x-rewrite-url",
+];
+
+/// Forwarding headers the edge replaces with its own values on the way to the origin. The
+/// `-` forms are replaced there; a client's `_` form (`X_Forwarded_For`) would survive that
+/// and reach origins that fold `_` into `-` (CGI, PHP, some proxies), which might then read
+/// the client's value instead of the edge's (class F). The `_` forms are removed here.
+pub const FORWARDING_HEADERS: &[&str] = &[
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-real-ip",
+    "x-request-id",
 ];
 
 /// Prefixes (normalized) of removed headers: every name starting with one of them goes.
@@ -103,16 +122,25 @@ fn normalized(name: &str) -> String {
 
 /// Whether a client header with this name is removed before the request goes on.
 pub fn is_identity_header(name: &str) -> bool {
-    let name = normalized(name);
-    if KEPT_CLIENT_HEADERS.contains(&name.as_str()) {
+    let folded = normalized(name);
+    if KEPT_CLIENT_HEADERS.contains(&folded.as_str()) {
         return false;
     }
-    IDENTITY_HEADERS.contains(&name.as_str())
-        || IDENTITY_HEADER_PREFIXES.iter().any(|p| name.starts_with(p))
+    IDENTITY_HEADERS.contains(&folded.as_str())
+        || IDENTITY_HEADER_PREFIXES
+            .iter()
+            .any(|p| folded.starts_with(p))
+        || (name.contains('_') && FORWARDING_HEADERS.contains(&folded.as_str()))
 }
 
 /// Removes every client-supplied header that could be taken for an identity (see
-/// [`IDENTITY_HEADERS`] and [`IDENTITY_HEADER_PREFIXES`]), in any case and `_`/`-` form.
+/// [`IDENTITY_HEADERS`], [`IDENTITY_HEADER_PREFIXES`] and [`FORWARDING_HEADERS`]), in any
+/// case and `_`/`-` form.
+///
+/// `Connection` tokens that name such a header are removed too: a proxy drops the headers
+/// `Connection` lists, so `Connection: Remote-User` would otherwise remove the `Remote-User`
+/// (and the assertion) the edge sets afterwards — an origin would see a signed-in request
+/// without the identity it relies on (class F, hop-by-hop abuse).
 pub fn strip_identity_headers(headers: &mut HeaderMap) {
     let doomed: Vec<HeaderName> = headers
         .keys()
@@ -122,6 +150,43 @@ pub fn strip_identity_headers(headers: &mut HeaderMap) {
     for name in doomed {
         headers.remove(&name);
     }
+    strip_connection_tokens(headers);
+}
+
+/// Rewrites every `Connection` header without the tokens [`is_identity_header`] names (and
+/// without the edge's own `Remote-*` and assertion names, which it covers); a header left
+/// empty goes.
+fn strip_connection_tokens(headers: &mut HeaderMap) {
+    let values: Vec<HeaderValue> = headers.get_all(CONNECTION).iter().cloned().collect();
+    if !values
+        .iter()
+        .any(|v| connection_tokens(v).any(is_identity_header))
+    {
+        return;
+    }
+    headers.remove(CONNECTION);
+    for value in values {
+        let kept: Vec<&str> = connection_tokens(&value)
+            .filter(|token| !is_identity_header(token))
+            .collect();
+        if kept.is_empty() {
+            continue;
+        }
+        // Tokens of a valid header value joined by ", ": still a valid header value.
+        if let Ok(value) = HeaderValue::from_str(&kept.join(", ")) {
+            headers.append(CONNECTION, value);
+        }
+    }
+}
+
+/// The comma-separated tokens of a `Connection` value (none when it is not ASCII).
+fn connection_tokens(value: &HeaderValue) -> impl Iterator<Item = &str> {
+    value
+        .to_str()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
 }
 
 /// Removes the edge's own cookies ([`EDGE_COOKIES`]) from every `Cookie` header.
@@ -254,6 +319,34 @@ mod tests {
         assert!(!is_identity_header("portless_jump_destination"));
         assert!(!is_identity_header("remoteuser"));
         assert!(!is_identity_header("x-forwarded-for"));
+        // The edge replaces the `-` forms; the `_` forms would survive that.
+        assert!(is_identity_header("X_Forwarded_For"));
+        assert!(is_identity_header("x_real_ip"));
+        assert!(is_identity_header("X-Original-URL"));
+        assert!(is_identity_header("x_rewrite_url"));
+    }
+
+    #[test]
+    fn connection_cannot_remove_what_the_edge_sets() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            CONNECTION,
+            HeaderValue::from_static("keep-alive, Remote-User, Cf-Access-Jwt-Assertion"),
+        );
+        headers.append(CONNECTION, HeaderValue::from_static("remote_groups"));
+        headers.append(CONNECTION, HeaderValue::from_static("Upgrade"));
+        strip_identity_headers(&mut headers);
+        let left: Vec<&str> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(left, ["keep-alive", "Upgrade"]);
+        // Untouched when no token names an identity header.
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_static("close,x-custom"));
+        strip_identity_headers(&mut headers);
+        assert_eq!(headers[CONNECTION], "close,x-custom");
     }
 
     #[test]

@@ -9,8 +9,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::request::Parts;
-use http::{Request, header};
+use http::{HeaderMap, Request, header};
 use hyper::body::Incoming;
+use portless_access::forward_auth::hides_dot_segment;
 use portless_proto::{ErrorClass, canonical_host, canonical_path};
 use tower::{Layer, Service};
 
@@ -85,6 +86,12 @@ pub(crate) fn canonicalize(parts: &Parts) -> Result<Canonical, ErrorClass> {
     let raw = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let path_and_query = canonical_path(raw).map_err(|_| ErrorClass::BadRequest)?;
     let path_len = path_and_query.find('?').unwrap_or(path_and_query.len());
+    if hides_dot_segment(&path_and_query[..path_len]) {
+        // `/public/..;/admin`, `/public/..%2Fadmin`, `/public/%252e%252e/admin`: the policy
+        // would judge `/public/…` while an origin that splits or decodes differently serves
+        // `/admin` (class C). The forward-auth endpoints refuse the same paths.
+        return Err(ErrorClass::BadRequest);
+    }
     Ok(Canonical {
         host,
         authority,
@@ -115,17 +122,23 @@ fn refuse_ambiguous_framing(parts: &Parts) -> Result<(), ErrorClass> {
         // past every later request check.
         return Err(ErrorClass::BadRequest);
     }
-    for name in METHOD_OVERRIDES {
-        for value in headers.get_all(name) {
-            if !value
-                .as_bytes()
-                .eq_ignore_ascii_case(parts.method.as_str().as_bytes())
-            {
-                return Err(ErrorClass::BadRequest);
-            }
-        }
+    if conflicting_method_override(headers, parts.method.as_str()) {
+        return Err(ErrorClass::BadRequest);
     }
     Ok(())
+}
+
+/// Whether a method-override header names another method than `method` (compared without
+/// case). Names are compared with `_` read as `-`: CGI-style origins (PHP's
+/// `HTTP_X_HTTP_METHOD_OVERRIDE`) fold both spellings into one. The forward-auth endpoints
+/// ask this about the original request's method too.
+pub(crate) fn conflicting_method_override(headers: &HeaderMap, method: &str) -> bool {
+    headers.iter().any(|(name, value)| {
+        let name = name.as_str();
+        let named = METHOD_OVERRIDES.contains(&name)
+            || (name.contains('_') && METHOD_OVERRIDES.contains(&name.replace('_', "-").as_str()));
+        named && !value.as_bytes().eq_ignore_ascii_case(method.as_bytes())
+    })
 }
 
 /// The request's host, canonical, and the authority as written. The URI's authority
@@ -222,7 +235,16 @@ mod tests {
                 &[("host", "a.test"), ("x-http-method-override", "DELETE")],
             ),
             ("/", &[("host", "a.test"), ("x-method-override", "PUT")]),
+            (
+                "/",
+                &[("host", "a.test"), ("x_http_method_override", "DELETE")],
+            ),
             ("/", &[("host", "a.test:99999")]),
+            ("/public/..;/admin", &[("host", "a.test")]),
+            ("/public/..%2Fadmin", &[("host", "a.test")]),
+            ("/public/..%5Cadmin", &[("host", "a.test")]),
+            ("/public/%252e%252e/admin", &[("host", "a.test")]),
+            ("/public/%c0%ae%c0%ae/admin", &[("host", "a.test")]),
         ];
         for (uri, headers) in bad {
             assert_eq!(

@@ -53,6 +53,17 @@ pub(crate) async fn handle(
             return Ok(finish(response(endpoint, None, &error.outcome())));
         }
     };
+    if crate::canonicalize::conflicting_method_override(request.headers(), &target.method) {
+        // The proxy passes the client's headers on: `X-Forwarded-Method: OPTIONS` with
+        // `X-HTTP-Method-Override: GET` would be judged as OPTIONS while an origin that
+        // honours the override serves a GET (class D). The integrated path refuses the same
+        // request in `canonicalize`; only the call's own method was checked there.
+        return Ok(finish(response(
+            endpoint,
+            Some(&target),
+            &ForwardAuthOutcome::Malformed,
+        )));
+    }
     let now = SystemTime::now();
     if target.path == "/cdn-cgi/access/callback" {
         return Ok(callback(access, endpoint, &target, now));
