@@ -118,3 +118,53 @@ impl AccessFixture {
         std::fs::write(&self.config, text).expect("write config");
     }
 }
+
+/// An edge with access control, one tunnel routed from a set of hostnames to a recording
+/// origin, and a connector that also verifies the edge's assertion on some of them.
+pub struct AccessEdge {
+    /// The edge.
+    pub edge: crate::TestEdge,
+    /// The origin behind every hostname.
+    pub origin: crate::ProbeOrigin,
+    /// The tunnel's connector.
+    pub connector: portless_connector::ConnectorHandle,
+    /// The files the edge reads (rewrite them to test reloads).
+    pub fixture: std::sync::Arc<AccessFixture>,
+}
+
+impl AccessEdge {
+    /// Starts it: `hosts` are routed; for `verified` hosts the connector's rule has
+    /// `originRequest.access` (issuer: the fixture's portal; audience: the host).
+    pub async fn start(fixture: AccessFixture, hosts: &[&str], verified: &[&str]) -> Self {
+        crate::init_test_logging();
+        let fixture = std::sync::Arc::new(fixture);
+        let edge = crate::TestEdge::start_with(crate::EdgeSetup {
+            access: Some(fixture.clone()),
+            ..crate::EdgeSetup::default()
+        })
+        .await;
+        let origin = crate::ProbeOrigin::http().await;
+        let tunnel = edge.add_tunnel("apps", hosts).await;
+        let port = edge.handle.public_addr().port();
+        let mut rules = String::from("ingress:\n");
+        for host in verified {
+            rules.push_str(&format!(
+                "  - hostname: {host}\n    service: http://{origin}\n    originRequest:\n      access:\n        required: true\n        teamName: {PORTAL}:{port}\n        audTag: [{host}]\n",
+                origin = origin.addr()
+            ));
+        }
+        rules.push_str(&format!("  - service: http://{}\n", origin.addr()));
+        let connector = edge
+            .connect(
+                edge.connector_options(&tunnel, portless_connector::ProtocolChoice::Quic),
+                &rules,
+            )
+            .await;
+        Self {
+            edge,
+            origin,
+            connector,
+            fixture,
+        }
+    }
+}

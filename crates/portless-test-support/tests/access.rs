@@ -11,9 +11,11 @@ use std::time::{Duration, SystemTime};
 use http::StatusCode;
 use portless_access::assertion::{AssertionVerifier, KeyRing};
 use portless_access::service_token::ServiceTokens;
-use portless_connector::{ConnectorHandle, ProtocolChoice};
-use portless_test_support::access::{ALICE_PASSWORD, AccessFixture, BOB_PASSWORD, PORTAL};
-use portless_test_support::{Browser, EdgeSetup, Page, ProbeOrigin, TestEdge, init_test_logging};
+use portless_connector::ConnectorHandle;
+use portless_test_support::access::{
+    ALICE_PASSWORD, AccessEdge, AccessFixture, BOB_PASSWORD, PORTAL,
+};
+use portless_test_support::{Browser, Page, ProbeOrigin, TestEdge};
 
 const APP: &str = "app.example.test";
 const GIT: &str = "git.example.test";
@@ -32,49 +34,13 @@ struct Setup {
 
 impl Setup {
     async fn start(fixture: AccessFixture) -> Self {
-        init_test_logging();
-        let fixture = Arc::new(fixture);
-        let edge = TestEdge::start_with(EdgeSetup {
-            access: Some(fixture.clone()),
-            ..EdgeSetup::default()
-        })
-        .await;
-        let origin = ProbeOrigin::http().await;
-        let tunnel = edge
-            .add_tunnel("apps", &[APP, GIT, ADMIN, WWW, API, OTHER])
-            .await;
-        let port = edge.handle.public_addr().port();
-        let rules = format!(
-            "ingress:
-  - hostname: {ADMIN}
-    service: http://{origin}
-    originRequest:
-      access:
-        required: true
-        teamName: {PORTAL}:{port}
-        audTag: [{ADMIN}]
-  - hostname: {API}
-    service: http://{origin}
-    originRequest:
-      access:
-        required: true
-        teamName: {PORTAL}:{port}
-        audTag: [{API}]
-  - service: http://{origin}
-",
-            origin = origin.addr()
-        );
-        let connector = edge
-            .connect(
-                edge.connector_options(&tunnel, ProtocolChoice::Quic),
-                &rules,
-            )
-            .await;
+        let started =
+            AccessEdge::start(fixture, &[APP, GIT, ADMIN, WWW, API, OTHER], &[ADMIN, API]).await;
         Self {
-            edge,
-            origin,
-            _connector: connector,
-            fixture,
+            edge: started.edge,
+            origin: started.origin,
+            _connector: started.connector,
+            fixture: started.fixture,
         }
     }
 

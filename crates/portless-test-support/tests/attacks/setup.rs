@@ -6,9 +6,11 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use portless_connector::{ConnectorHandle, ProtocolChoice};
-use portless_test_support::access::{ALICE_PASSWORD, AccessFixture, BOB_PASSWORD, PORTAL, USERS};
-use portless_test_support::{EdgeSetup, ProbeOrigin, TestEdge, init_test_logging};
+use portless_connector::ConnectorHandle;
+use portless_test_support::access::{
+    ALICE_PASSWORD, AccessEdge, AccessFixture, BOB_PASSWORD, PORTAL, USERS,
+};
+use portless_test_support::{ProbeOrigin, TestEdge};
 
 use super::wire::{Agent, Reply, Wire, portal_base};
 
@@ -114,46 +116,16 @@ pub struct Setup {
 
 impl Setup {
     pub async fn start() -> Self {
-        init_test_logging();
         let fixture = AccessFixture::with_rules(RULES);
         std::fs::write(&fixture.users, users_file(&[], &[])).unwrap();
-        let fixture = Arc::new(fixture);
-        let edge = TestEdge::start_with(EdgeSetup {
-            access: Some(fixture.clone()),
-            ..EdgeSetup::default()
-        })
-        .await;
-        let origin = ProbeOrigin::http().await;
-        let tunnel = edge
-            .add_tunnel("apps", &[APP, GIT, ADMIN, WWW, OTHER])
-            .await;
-        let port = edge.handle.public_addr().port();
-        let rules = format!(
-            "ingress:
-  - hostname: {ADMIN}
-    service: http://{origin}
-    originRequest:
-      access:
-        required: true
-        teamName: {PORTAL}:{port}
-        audTag: [{ADMIN}]
-  - service: http://{origin}
-",
-            origin = origin.addr()
-        );
-        let connector = edge
-            .connect(
-                edge.connector_options(&tunnel, ProtocolChoice::Quic),
-                &rules,
-            )
-            .await;
-        let wire = Wire::new(&edge);
+        let started = AccessEdge::start(fixture, &[APP, GIT, ADMIN, WWW, OTHER], &[ADMIN]).await;
+        let wire = Wire::new(&started.edge);
         Self {
-            edge,
-            origin,
+            edge: started.edge,
+            origin: started.origin,
             wire,
-            _connector: connector,
-            fixture,
+            _connector: started.connector,
+            fixture: started.fixture,
         }
     }
 
