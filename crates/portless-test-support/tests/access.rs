@@ -770,6 +770,31 @@ async fn a_user_disabled_in_the_users_file_loses_access_at_the_next_request() {
     assert_ne!(users, disabled);
     std::fs::write(&setup.fixture.users, disabled).unwrap();
     wait_for_status(&browser, &setup.url(APP, "/"), StatusCode::FOUND).await;
+    // Re-enabling the account does not bring the old session back (disable, change the
+    // password, enable is how a compromised account is recovered).
+    std::fs::write(&setup.fixture.users, &users).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        browser.get(&setup.url(APP, "/")).await.status,
+        StatusCode::FOUND
+    );
+    // A password change ends sessions too.
+    let fresh = setup.browser();
+    let page = sign_in(&setup, &fresh, &setup.url(APP, "/"), "bob", BOB_PASSWORD).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let alice_hash = users
+        .lines()
+        .find(|l| l.contains("password:"))
+        .unwrap()
+        .to_owned();
+    let mut lines: Vec<String> = users.lines().map(str::to_owned).collect();
+    let bob_password = lines
+        .iter()
+        .position(|l| l.contains("password:") && *l != alice_hash)
+        .unwrap();
+    lines[bob_password] = alice_hash;
+    std::fs::write(&setup.fixture.users, lines.join("\n") + "\n").unwrap();
+    wait_for_status(&fresh, &setup.url(APP, "/"), StatusCode::FOUND).await;
 }
 
 /// Repeats a GET until it answers `want` (files are re-read every 100 ms in tests).
@@ -785,6 +810,88 @@ async fn wait_for_status(browser: &Browser, url: &str, want: StatusCode) {
             "still {} (not {want}): {page:?}",
             page.status
         );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn cross_site_form_posts_are_refused_and_keep_me_signed_in_keeps_the_cookie() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let browser = setup.browser();
+    let first = browser.get(&setup.url(APP, "/")).await;
+    let login = browser.get(first.location().unwrap()).await;
+    let csrf = login.input("csrf").unwrap();
+    let rd = login.input("rd").unwrap();
+    let form = portless_test_support::form_body(&[
+        ("username", "alice"),
+        ("password", ALICE_PASSWORD),
+        ("csrf", &csrf),
+        ("rd", &rd),
+        ("remember_me", "1"),
+    ]);
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("referer", "https://evil.test/login"),
+        ("origin", "https://evil.test"),
+    ] {
+        let page = browser
+            .send(
+                "POST",
+                &setup.portal("/login"),
+                Some(form.clone()),
+                &[(name, value)],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{name}: {value}");
+        assert!(page.headers.get("set-cookie").is_none());
+    }
+    let same = browser
+        .send(
+            "POST",
+            &setup.portal("/login"),
+            Some(form),
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::SEE_OTHER, "{same:?}");
+    let cookie = same.headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("Max-Age=2592000"),
+        "kept for remember_me (30 days): {cookie}"
+    );
+    // A login naming nobody is audited without the typed name (it is often a password).
+    let stray = setup.browser();
+    let first = stray.get(&setup.url(APP, "/")).await;
+    let login = stray.get(first.location().unwrap()).await;
+    let typed = stray
+        .post_form(
+            &setup.portal("/login"),
+            &[
+                ("username", "hunter2-my-password"),
+                ("password", "x"),
+                ("csrf", &login.input("csrf").unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(typed.status, StatusCode::UNAUTHORIZED);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = setup.edge.store.recent_audit_events(100).await.unwrap();
+        let failures: Vec<_> = events
+            .iter()
+            .filter(|e| e.event.what == "login:password" && e.event.result == "failure")
+            .collect();
+        if let Some(failure) = failures.first() {
+            assert_eq!(failure.event.who, None);
+            assert!(
+                events
+                    .iter()
+                    .all(|e| e.event.who.as_deref() != Some("hunter2-my-password"))
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no failure audited");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

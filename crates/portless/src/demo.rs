@@ -46,6 +46,12 @@ fn write_access(dir: &Path, port: u16) -> anyhow::Result<(std::path::PathBuf, St
         ),
     )
     .with_context(|| format!("writing {}", users.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // Password hashes are secrets too: readable by this user only, as `user add` makes it.
+        std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {}", users.display()))?;
+    }
     let config = dir.join("configuration.yml");
     let text = [
         "authentication_backend:".to_owned(),

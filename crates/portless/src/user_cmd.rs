@@ -37,13 +37,33 @@ pub(crate) enum UserCommand {
 /// The users file every subcommand works on.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct UsersFileArg {
-    /// The users file.
-    #[arg(
-        long = "users-file",
-        env = "PORTLESS_USERS_FILE",
-        default_value = "./users_database.yml"
-    )]
-    pub(crate) users_file: PathBuf,
+    /// The users file. Default: the one the access configuration names
+    /// (`authentication_backend.file.path` of --config), else ./users_database.yml.
+    #[arg(long = "users-file", env = "PORTLESS_USERS_FILE")]
+    pub(crate) users_file: Option<PathBuf>,
+    /// The edge's access configuration, to find its users file.
+    #[arg(long = "config", env = "PORTLESS_ACCESS_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+impl UsersFileArg {
+    /// The users file: --users-file, else the access configuration's, else the default.
+    pub(crate) fn path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(path) = &self.users_file {
+            return Ok(path.clone());
+        }
+        if let Some(config) = &self.config {
+            let loaded = portless_access::config::AccessConfig::load(config)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            return loaded.config.users_file.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{} names no users file (authentication_backend.file.path); pass --users-file",
+                    config.display()
+                )
+            });
+        }
+        Ok(PathBuf::from("./users_database.yml"))
+    }
 }
 
 /// `portless user add`.
@@ -197,12 +217,12 @@ fn execute(
         UserCommand::Passwd(args) => passwd(args, input, out),
         UserCommand::Disable(args) => set_disabled(&args, true, out),
         UserCommand::Enable(args) => set_disabled(&args, false, out),
-        UserCommand::List(args) => list(&args.file.users_file, out),
+        UserCommand::List(args) => list(&args.file.path()?, out),
     }
 }
 
 fn add(args: AddArgs, input: &mut dyn PasswordInput, out: &mut dyn Write) -> anyhow::Result<()> {
-    let path = args.file.users_file;
+    let path = args.file.path()?;
     let password = read_password(input, &args.name, args.password_stdin)?;
     let user = NewUser {
         displayname: args.display_name.unwrap_or_else(|| args.name.clone()),
@@ -230,7 +250,7 @@ fn passwd(
     input: &mut dyn PasswordInput,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let path = args.file.users_file;
+    let path = args.file.path()?;
     // Fail on an unknown user before asking for a password.
     let database = load(&path)?;
     if database.get(&args.name).is_none() {
@@ -253,7 +273,7 @@ fn passwd(
 }
 
 fn set_disabled(args: &NameArgs, disabled: bool, out: &mut dyn Write) -> anyhow::Result<()> {
-    let path = &args.file.users_file;
+    let path = &args.file.path()?;
     let outcome = users::set_disabled(path, &args.name, disabled)?;
     let state = if disabled { "disabled" } else { "enabled" };
     if outcome.changed {
@@ -553,7 +573,10 @@ mod tests {
         let Top::User(UserCommand::List(args)) = parsed.command else {
             panic!("not list");
         };
-        assert_eq!(args.file.users_file, PathBuf::from("./users_database.yml"));
+        assert_eq!(
+            args.file.path().unwrap(),
+            PathBuf::from("./users_database.yml")
+        );
         let help = TestCli::try_parse_from(["portless", "user", "add", "--help"])
             .unwrap_err()
             .to_string();

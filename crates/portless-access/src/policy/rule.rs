@@ -86,6 +86,16 @@ impl Rule {
     /// Checks the rule against a request; `index` is the rule's 0-based number.
     pub fn check(&self, index: usize, request: &AccessRequest<'_>) -> Outcome {
         let host = self.match_host(request.host, request.identity);
+        if host != HostMatch::No
+            && self.matches_resources(request.path)
+            && self.repeats_a_query_key(request.query)
+        {
+            // A parameter this rule judges appears twice: one application reads the first
+            // value, another the last, so neither reading can be trusted. Deny.
+            return Outcome::Decide(Decision::Deny {
+                rule: RuleRef::Rule(index),
+            });
+        }
         let miss = match host {
             HostMatch::No => Some(Miss::Domain),
             _ if !self.matches_resources(request.path) => Some(Miss::Resources),
@@ -152,6 +162,14 @@ impl Rule {
                 .query
                 .iter()
                 .any(|group| group.iter().all(|c| c.matches(query)))
+    }
+
+    /// Whether the request repeats a parameter one of this rule's `query` criteria reads.
+    pub fn repeats_a_query_key(&self, query: Option<&str>) -> bool {
+        self.query
+            .iter()
+            .flatten()
+            .any(|criterion| value_count(query, &criterion.key) > 1)
     }
 
     pub fn matches_method(&self, method: &str) -> bool {
@@ -375,6 +393,17 @@ fn first_value<'q>(query: Option<&'q str>, key: &str) -> Option<Cow<'q, str>> {
         }
     }
     None
+}
+
+/// How many times parameter `key` appears in `query`.
+fn value_count(query: Option<&str>, key: &str) -> usize {
+    query.map_or(0, |query| {
+        query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .filter(|pair| form_decode(pair.split_once('=').map_or(pair, |(k, _)| k)) == key)
+            .count()
+    })
 }
 
 /// `application/x-www-form-urlencoded` decoding, borrowing when nothing is encoded.

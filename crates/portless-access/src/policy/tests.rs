@@ -273,11 +273,30 @@ fn query_operators_or_of_ands() {
     assert!(check(Some("id=123")), "second group");
     assert!(!check(Some("id=12a")));
     assert!(check(Some("mode=pub%6Cic")), "values are decoded");
+    assert!(!check(Some("mode=private&mode=public")));
     assert!(
-        !check(Some("mode=private&mode=public")),
-        "first value counts"
+        !check(Some("mode=public&mode=private")),
+        "a repeated parameter the rule reads is never judged by one of its values"
     );
     assert!(!check(None));
+    // ...and it denies outright, even where a later rule would have let it through.
+    let ac = policy(&wrap(
+        "    - domain: app.example.com\n      query:\n        - - key: share\n            value: 'no'\n      policy: deny\n    - domain: app.example.com\n      policy: bypass\n",
+    ));
+    let decide = |q: &'static str| {
+        ac.evaluate(&AccessRequest {
+            query: Some(q),
+            ..req("app.example.com", "/")
+        })
+    };
+    assert!(decide("share=yes").is_allowed());
+    assert!(!decide("share=no").is_allowed());
+    assert!(!decide("share=yes&share=no").is_allowed());
+    assert!(!decide("share=no&share=yes").is_allowed());
+    assert!(
+        decide("other=1&other=2").is_allowed(),
+        "parameters no rule reads may repeat"
+    );
 }
 
 #[test]

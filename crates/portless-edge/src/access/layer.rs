@@ -160,7 +160,11 @@ where
             login_required(&access, request.method(), request.headers(), &canonical),
         ),
         Decision::Deny { .. } => Ok(pages::denied(
-            identity.as_ref().map(Identity::name),
+            // A person is told which account was refused; a machine's token is not an account.
+            identity
+                .as_ref()
+                .filter(|i| matches!(i.subject, portless_access::Subject::User { .. }))
+                .map(Identity::name),
             &context.request_id,
             access
                 .portal_for(&canonical.host)
@@ -268,10 +272,8 @@ fn record(
         at: SystemTime::now(),
         kind: AuditKind::AccessDecision,
         who,
-        what: format!(
-            "{method} https://{}{}",
-            canonical.host, canonical.path_and_query
-        ),
+        // The path only: query strings carry tokens and codes that have no place in a log.
+        what: format!("{method} https://{}{}", canonical.host, canonical.path()),
         rule: Some(rule.to_owned()),
         result,
         client: context.client.ip(),

@@ -102,11 +102,21 @@ fn stylesheet() -> Response<EdgeBody> {
     response
 }
 
-/// A response that also sets the portal cookie to `session`.
-fn with_session(mut response: Response<EdgeBody>, session: &SessionId) -> Response<EdgeBody> {
+/// A response that also sets the portal cookie to `session` (for the browser's session).
+fn with_session(response: Response<EdgeBody>, session: &SessionId) -> Response<EdgeBody> {
+    with_session_for(response, session, None)
+}
+
+/// Like [`with_session`], kept by the browser for `max_age` ("keep me signed in").
+fn with_session_for(
+    mut response: Response<EdgeBody>,
+    session: &SessionId,
+    max_age: Option<std::time::Duration>,
+) -> Response<EdgeBody> {
+    let max_age = max_age.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(PORTAL_COOKIE, Some(session.as_str()), None),
+        set_cookie(PORTAL_COOKIE, Some(session.as_str()), max_age),
     );
     response
 }
@@ -290,12 +300,25 @@ impl Visit<'_> {
         })
     }
 
-    /// A browser's `Origin` must be the portal; a missing one (older clients) is allowed,
-    /// since the CSRF token and SameSite cookies still hold.
+    /// A form must come from the portal's own pages: `Origin` (when sent) must be the
+    /// portal, `Sec-Fetch-Site` (when sent) `same-origin` or `none`, and without `Origin` a
+    /// `Referer` (when sent) must be on the portal. Clients that send none of them are left
+    /// to the CSRF token and SameSite cookies.
     fn same_origin(&self, headers: &HeaderMap) -> bool {
+        let portal = self.portal.base_url.as_bytes();
+        if let Some(site) = headers.get("sec-fetch-site")
+            && !matches!(site.as_bytes(), b"same-origin" | b"none")
+        {
+            return false;
+        }
         match headers.get(header::ORIGIN).map(HeaderValue::as_bytes) {
-            None => true,
-            Some(origin) => origin.eq_ignore_ascii_case(self.portal.base_url.as_bytes()),
+            Some(origin) => origin.eq_ignore_ascii_case(portal),
+            None => headers.get(header::REFERER).is_none_or(|referer| {
+                let referer = referer.as_bytes();
+                referer.len() > portal.len()
+                    && referer[..portal.len()].eq_ignore_ascii_case(portal)
+                    && referer[portal.len()] == b'/'
+            }),
         }
     }
 
@@ -333,7 +356,10 @@ impl Visit<'_> {
             (Ok(_), false) => AuditResult::Success,
             (Err(_), false) => AuditResult::Failure,
         };
-        self.audit_login(LoginStep::Password, Some(&key), result);
+        // A login that names no user is logged without it: people type passwords into the
+        // username field.
+        let who = users.find_login(login).map(|_| key.as_str());
+        self.audit_login(LoginStep::Password, who, result);
         match outcome {
             Ok(user) if !banned => {
                 self.access.regulator.record_success(&key);
@@ -345,7 +371,10 @@ impl Visit<'_> {
                     Some(rd) if !rd.is_empty() => format!("/?rd={}", encode(rd)),
                     _ => "/".to_owned(),
                 };
-                with_session(redirect(StatusCode::SEE_OTHER, &next), &new)
+                let keep = remember
+                    .then(|| self.access.sessions.limits().remember_me)
+                    .flatten();
+                with_session_for(redirect(StatusCode::SEE_OTHER, &next), &new, keep)
             }
             _ => {
                 if !banned {

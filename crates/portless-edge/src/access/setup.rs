@@ -14,7 +14,7 @@ use portless_access::secretbox::SecretBox;
 use portless_access::service_token::ServiceTokens;
 use portless_access::session::{SessionLimits, SessionStore};
 use portless_access::totp::{TotpAlgorithm, TotpParams, TotpRegistry};
-use portless_access::users::UsersFile;
+use portless_access::users::{ReloadOutcome, UsersFile};
 use portless_store::Store;
 use prometheus_client::registry::Registry as MetricsRegistry;
 use tokio::sync::watch;
@@ -250,7 +250,7 @@ impl EdgeAccess {
                 () = cancel.cancelled() => break,
             }
             self.reload_if_changed();
-            let _ = self.users.check_now();
+            self.reload_users();
             let now = SystemTime::now();
             self.sessions.sweep(now);
             self.regulator.sweep(now);
@@ -263,6 +263,33 @@ impl EdgeAccess {
                 Ok(false) => {}
                 Err(e) => {
                     warn!(error = %e, "assertion key rotation failed; keeping the current key")
+                }
+            }
+        }
+    }
+}
+
+impl EdgeAccess {
+    /// Re-reads the users file; a user removed, disabled or given a new password loses every
+    /// session at once (re-enabling them later does not bring an old session back).
+    fn reload_users(&self) {
+        let before = self.users.current();
+        if !matches!(self.users.check_now(), ReloadOutcome::Reloaded { .. }) {
+            return;
+        }
+        let after = self.users.current();
+        for user in before.users() {
+            let still_valid = after.get(user.name()).is_some_and(|now| {
+                !now.is_disabled() && now.password_hash().as_str() == user.password_hash().as_str()
+            });
+            if !still_valid {
+                let ended = self.sessions.revoke_user(user.name());
+                if ended > 0 {
+                    info!(
+                        user = user.name(),
+                        sessions = ended,
+                        "sessions ended: user removed, disabled or given a new password"
+                    );
                 }
             }
         }
