@@ -51,6 +51,12 @@ pub(crate) struct TestArgs {
 /// Runs `portless policy`.
 pub(crate) fn run(command: PolicyCommand) -> anyhow::Result<()> {
     let PolicyCommand::Test(args) = command;
+    if !args.config.exists() {
+        anyhow::bail!(
+            "no access configuration at {}: pass --config FILE or set PORTLESS_ACCESS_CONFIG",
+            args.config.display()
+        );
+    }
     let loaded = AccessConfig::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
     for warning in &loaded.warnings {
         eprintln!("{warning}");

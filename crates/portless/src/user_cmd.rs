@@ -156,6 +156,7 @@ impl PasswordInput for Terminal {
 /// The new password for `name`: one line of stdin, or asked twice on the terminal.
 fn read_password(
     input: &mut dyn PasswordInput,
+    verb: &str,
     name: &str,
     from_stdin: bool,
 ) -> anyhow::Result<SecretString> {
@@ -184,7 +185,7 @@ fn read_password(
         bail!(
             "standard input is not a terminal, so the password cannot be asked: pass it on \
              standard input with --password-stdin, e.g. \
-             `printf '%s\\n' \"$PASSWORD\" | portless user passwd {name} --password-stdin`"
+             `printf '%s\\n' \"$PASSWORD\" | portless user {verb} {name} --password-stdin`"
         );
     };
     check_password(&password)?;
@@ -223,7 +224,7 @@ fn execute(
 
 fn add(args: AddArgs, input: &mut dyn PasswordInput, out: &mut dyn Write) -> anyhow::Result<()> {
     let path = args.file.path()?;
-    let password = read_password(input, &args.name, args.password_stdin)?;
+    let password = read_password(input, "add", &args.name, args.password_stdin)?;
     let user = NewUser {
         displayname: args.display_name.unwrap_or_else(|| args.name.clone()),
         name: args.name,
@@ -260,7 +261,7 @@ fn passwd(
             path.display()
         );
     }
-    let password = read_password(input, &args.name, args.password_stdin)?;
+    let password = read_password(input, "passwd", &args.name, args.password_stdin)?;
     let outcome = users::set_password(&path, &args.name, &password)?;
     writeln!(
         out,

@@ -92,6 +92,13 @@ pub enum EditError {
     /// The new user's values would make the file invalid (e.g. an email with two `@`).
     #[error("the new user is not valid:\n{0}")]
     InvalidNewUser(UsersError),
+    /// A value holds a control character (a line break, a tab...): it would end up in a
+    /// header sent to applications.
+    #[error("the {field} contains a control character (line break, tab...); remove it")]
+    ControlCharacter {
+        /// Which value: `username`, `display name`, `email` or `group`.
+        field: &'static str,
+    },
     /// Hashing the password failed.
     #[error(transparent)]
     Hash(#[from] HashError),
@@ -131,6 +138,19 @@ pub enum EditError {
 /// Adds a user with a new argon2id hash of `user.password_plain`; creates the file (mode
 /// 0600) if it does not exist.
 pub fn add_user(path: &Path, user: NewUser) -> Result<EditOutcome, EditError> {
+    let fields = [
+        ("username", Some(user.name.as_str())),
+        ("display name", Some(user.displayname.as_str())),
+        ("email", user.email.as_deref()),
+    ];
+    for (field, value) in fields {
+        if value.is_some_and(|v| v.chars().any(char::is_control)) {
+            return Err(EditError::ControlCharacter { field });
+        }
+    }
+    if user.groups.iter().any(|g| g.chars().any(char::is_control)) {
+        return Err(EditError::ControlCharacter { field: "group" });
+    }
     let current = Current::read(path)?;
     let database = current.database();
     if let Some(existing) = database.and_then(|db| db.get(&user.name)) {

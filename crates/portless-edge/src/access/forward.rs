@@ -160,8 +160,19 @@ fn callback(
     }
 }
 
-/// A forward-auth answer with an empty body.
+/// A forward-auth answer with an empty body; a refusal names its class in `portless-error`
+/// (the status alone does not tell a proxy's operator a malformed call from a denial).
 fn finish(answer: Response<()>) -> Response<EdgeBody> {
-    let (parts, ()) = answer.into_parts();
+    let (mut parts, ()) = answer.into_parts();
+    let class = match parts.status {
+        StatusCode::BAD_REQUEST => Some("bad_request"),
+        StatusCode::FORBIDDEN => Some("access_denied"),
+        _ => None,
+    };
+    if let Some(class) = class {
+        parts
+            .headers
+            .insert("portless-error", http::HeaderValue::from_static(class));
+    }
     Response::from_parts(parts, EdgeBody::full(Bytes::new()))
 }
