@@ -21,7 +21,10 @@ fn control_characters_are_refused_by_value() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("users_database.yml");
     for (new, field) in [
-        (user("trudy", "Tru\r\nRemote-User: admin", None, "dev"), "display name"),
+        (
+            user("trudy", "Tru\r\nRemote-User: admin", None, "dev"),
+            "display name",
+        ),
         (user("tru\tdy", "Trudy", None, "dev"), "username"),
         (user("trudy", "Trudy", Some("t@x.test\n"), "dev"), "email"),
         (user("trudy", "Trudy", None, "dev\u{0}"), "group"),

@@ -40,13 +40,21 @@ fn hello(request: &Request<Incoming>) -> Response<Body> {
             "Hello from the Portless demo origin!\n\n\
              You reached a service on 127.0.0.1 that has no public port: your request went\n\
              through the edge (TLS, routing by hostname) and a tunnel the connector dialed out.\n\n\
-             host: {}\npath: {}\nx-forwarded-for: {}\nx-forwarded-proto: {}\nx-request-id: {}\n\n\
+             host: {}\npath: {}\nx-forwarded-for: {}\nx-forwarded-proto: {}\nx-request-id: {}\n\
+             remote-user: {}\nremote-groups: {}\ncf-access-jwt-assertion: {}\n\n\
              Also try /events (server-sent events, one per second).\n",
             header("host"),
             request.uri().path(),
             header("x-forwarded-for"),
             header("x-forwarded-proto"),
             header("x-request-id"),
+            header("remote-user"),
+            header("remote-groups"),
+            // The assertion is long: its first characters show it is there.
+            header("cf-access-jwt-assertion")
+                .chars()
+                .take(24)
+                .collect::<String>(),
         ),
     )
 }
