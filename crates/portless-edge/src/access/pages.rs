@@ -54,7 +54,7 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response<Edge
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta name=\"referrer\" content=\"no-referrer\">\
+<meta name=\"referrer\" content=\"same-origin\">\
 <title>{title} · Portless</title><link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\"></head>\
 <body><main>{body}</main></body></html>\n",
         title = escape(title),
@@ -82,9 +82,12 @@ pub(crate) fn secure_headers(headers: &mut http::HeaderMap) {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // `same-origin`, not `no-referrer`: applications never see the portal's URLs (with
+    // their `rd`), and the portal's own form posts keep a real `Origin` (under
+    // `no-referrer` browsers send `Origin: null`, which the origin check refuses).
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
 }
 
@@ -275,5 +278,13 @@ mod tests {
             .unwrap();
         assert!(csp.contains("default-src 'none'"));
         assert!(!csp.contains("unsafe-inline"));
+    }
+
+    #[test]
+    fn the_referrer_policy_keeps_a_real_origin_on_the_portals_own_forms() {
+        // Under `no-referrer` browsers post the forms with `Origin: null`, and the portal's
+        // origin check refuses every sign-in (found by tests/browser.rs).
+        let response = login("c", None, None);
+        assert_eq!(response.headers()[header::REFERRER_POLICY], "same-origin");
     }
 }
