@@ -194,3 +194,62 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    fn get(port: u16) -> HttpRequest {
+        http::Request::get(format!("http://127.0.0.1:{port}/jwks"))
+            .body(Vec::new())
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_provider_that_never_answers_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _hold = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+            drop(socket);
+        });
+        let client = OidcHttpClient::new(None)
+            .unwrap()
+            .with_limits(Duration::from_secs(3), 1024);
+        let e = client.send(get(port)).await.unwrap_err();
+        assert!(matches!(e, HttpError::Timeout(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_response_is_cut_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await;
+            let body = vec![b'x'; 64 * 1024];
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(&body).await;
+        });
+        let client = OidcHttpClient::new(None)
+            .unwrap()
+            .with_limits(Duration::from_secs(10), 1000);
+        let e = client.send(get(port)).await.unwrap_err();
+        assert!(matches!(e, HttpError::TooLarge(1000)), "{e}");
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let e = OidcHttpClient::new(Some(&path)).unwrap_err();
+        assert!(e.to_string().contains("ca_file"), "{e}");
+    }
+}

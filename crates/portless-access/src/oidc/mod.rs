@@ -28,12 +28,13 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
 };
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
-    TokenResponse as _,
+    JwsSigningAlgorithm as _, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    SignatureVerificationError, TokenResponse as _,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Map, Value};
@@ -326,12 +327,14 @@ impl OidcClient {
     ) -> Result<UpstreamIdentity, OidcError> {
         let now_chrono: DateTime<Utc> = now.into();
         let latest_iat = now_chrono + MAX_CLOCK_SKEW;
-        let verifier = openidconnect::IdTokenVerifier::new_confidential_client(
+        // Asymmetric signatures only (the provider's JWKS): a MAC keyed with the client secret
+        // would let anyone holding that secret mint identities; `none` is never accepted.
+        let verifier = openidconnect::IdTokenVerifier::new_public_client(
             ClientId::new(self.config.client_id.clone()),
-            ClientSecret::new(self.config.client_secret.expose_secret().to_owned()),
             self.metadata.issuer().clone(),
             keys,
         )
+        .set_allowed_algs(self.allowed_algs())
         .set_time_fn(move || now_chrono)
         .set_issue_time_verifier_fn(move |iat| {
             if iat > latest_iat {
@@ -345,7 +348,18 @@ impl OidcClient {
             .claims(&verifier, &expected)
             .map_err(map_claims_error)?;
         let claims = payload_claims(raw)?;
+        check_authorized_party(&claims, &self.config.client_id)?;
         map_identity(&self.config, &claims)
+    }
+
+    /// The provider's advertised ID-token algorithms, less `none` and the shared-secret ones.
+    fn allowed_algs(&self) -> Vec<CoreJwsSigningAlgorithm> {
+        self.metadata
+            .id_token_signing_alg_values_supported()
+            .iter()
+            .filter(|alg| **alg != CoreJwsSigningAlgorithm::None && !alg.uses_shared_secret())
+            .cloned()
+            .collect()
     }
 
     fn cached_keys(&self) -> CoreJsonWebKeySet {
@@ -481,6 +495,25 @@ fn map_claims_error(e: ClaimsVerificationError) -> OidcError {
         ) => OidcError::UnknownSigningKey,
         ClaimsVerificationError::SignatureVerification(s) => OidcError::BadSignature(s.to_string()),
         other => OidcError::InvalidIdToken(other.to_string()),
+    }
+}
+
+/// `azp` (OpenID Connect Core 3.1.3.7 steps 4-5), which `openidconnect` leaves to the caller:
+/// with several audiences it must be present, and when present it must be this client.
+fn check_authorized_party(claims: &Map<String, Value>, client_id: &str) -> Result<(), OidcError> {
+    let several = claims
+        .get("aud")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.len() > 1);
+    match claims.get("azp") {
+        Some(Value::String(azp)) if azp == client_id => Ok(()),
+        Some(other) => Err(OidcError::WrongAudience(format!(
+            "authorized party (azp) is {other}, not this client {client_id}"
+        ))),
+        None if several => Err(OidcError::WrongAudience(
+            "several audiences but no authorized party (azp)".to_owned(),
+        )),
+        None => Ok(()),
     }
 }
 

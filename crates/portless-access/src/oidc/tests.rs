@@ -161,3 +161,19 @@ fn a_token_without_subject_is_refused() {
     let e = map_identity(&good(), &claims(serde_json::json!({"email": "a@b.c"}))).unwrap_err();
     assert!(matches!(e, OidcError::InvalidIdToken(_)));
 }
+
+#[test]
+fn authorized_party_must_be_this_client() {
+    let ok = claims(serde_json::json!({"aud": ["portal", "api"], "azp": "portal"}));
+    assert!(check_authorized_party(&ok, "portal").is_ok());
+    let single = claims(serde_json::json!({"aud": "portal"}));
+    assert!(check_authorized_party(&single, "portal").is_ok());
+    for bad in [
+        serde_json::json!({"aud": ["portal", "api"]}),
+        serde_json::json!({"aud": ["portal", "api"], "azp": "api"}),
+        serde_json::json!({"aud": "portal", "azp": "other"}),
+    ] {
+        let e = check_authorized_party(&claims(bad), "portal").unwrap_err();
+        assert!(matches!(e, OidcError::WrongAudience(_)), "{e}");
+    }
+}
