@@ -25,6 +25,7 @@
 //! * `audit` — one structured event per access decision and login step;
 //! * `redirect` — validation of `rd` redirect targets;
 //! * `forward_auth` — the forward-auth endpoints' request parsing and status contract;
+//! * `oidc` — upstream OpenID Connect login: discovery, code flow with PKCE, ID-token checks;
 //! * `headers` — stripping client-supplied identity headers and setting the edge's own.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -36,6 +37,7 @@ pub mod config;
 pub mod forward_auth;
 pub mod headers;
 mod identity;
+pub mod oidc;
 pub mod policy;
 pub mod redirect;
 pub mod regulation;
