@@ -26,7 +26,8 @@ button{width:100%;margin-top:1.2rem;padding:.7rem;font-size:1rem;border:0;border
 button.secondary{background:#e4e7ee;color:#1d2330}\
 .error{background:#fdecec;color:#8a1c1c;padding:.6rem .8rem;border-radius:.4rem}\
 .note{color:#5b6475;font-size:.9rem}\
-code{background:#eef0f4;padding:.1rem .3rem;border-radius:.2rem;word-break:break-all}\
+code{background:#eef0f4;padding:.1rem .3rem;border-radius:.2rem;overflow-wrap:anywhere}\
+a.button{display:block;text-align:center;margin-top:1.2rem;padding:.7rem;border-radius:.4rem;background:#2456d3;color:#fff;text-decoration:none}\
 @media (max-width:30rem){main{margin:0;border-radius:0;min-height:100vh;box-shadow:none}}\
 ";
 
@@ -202,6 +203,27 @@ pub(crate) fn enrol_totp(
         sealed = escape(sealed),
     );
     page(StatusCode::OK, "Set up two-step verification", &body)
+}
+
+/// A short message page with a way on: a link styled as a button.
+pub(crate) fn message_with_link(
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    link: (&str, &str),
+) -> Response<EdgeBody> {
+    let (label, href) = link;
+    page(
+        status,
+        title,
+        &format!(
+            "<h1>{}</h1><p>{}</p><p><a class=\"button\" href=\"{}\">{}</a></p>",
+            escape(title),
+            escape(text),
+            escape(href),
+            escape(label)
+        ),
+    )
 }
 
 /// A short message page (signed out, enrolment done, ...).

@@ -249,10 +249,11 @@ impl Visit<'_> {
                 if self.access.totp_enrolled(user).await {
                     pages::totp(&session.csrf_token, rd, identity.name(), None)
                 } else {
-                    pages::message(
+                    pages::message_with_link(
                         StatusCode::FORBIDDEN,
                         "Two-step verification needed",
-                        "This application needs a second factor, and this account has none yet. Set one up at /settings/totp on this portal, then open the application again.",
+                        "This application needs a second factor, and this account has none yet. Set one up, then open the application again.",
+                        ("Set up two-step verification", "/settings/totp"),
                     )
                 }
             }
@@ -577,10 +578,11 @@ impl Visit<'_> {
                 self.audit_login(LoginStep::TotpEnrolment, Some(user), AuditResult::Success);
                 // The code just proved the new factor: this session is now two-factor.
                 let new = self.access.sessions.second_factor(id, self.now);
-                let page = pages::message(
+                let page = pages::message_with_link(
                     StatusCode::OK,
                     "Two-step verification is on",
-                    "From now on, signing in asks for a code from your authenticator app.",
+                    "From now on, signing in asks for a code from your authenticator app. You can open the application again.",
+                    ("Back to the portal", "/"),
                 );
                 match new {
                     Some(new) => with_session(page, &new),
@@ -612,7 +614,12 @@ impl Visit<'_> {
             Some((_, session)) if session.user.is_some() => {
                 pages::logout_confirm(&session.csrf_token)
             }
-            _ => pages::message(StatusCode::OK, "Signed out", "You are not signed in."),
+            _ => pages::message_with_link(
+                StatusCode::OK,
+                "Signed out",
+                "You are not signed in.",
+                ("Sign in", "/"),
+            ),
         }
     }
 
@@ -620,10 +627,11 @@ impl Visit<'_> {
         let user = self.access.sessions.get(id, self.now).and_then(|s| s.user);
         self.access.sessions.revoke(id);
         self.audit_login(LoginStep::Logout, user.as_deref(), AuditResult::Success);
-        let mut response = pages::message(
+        let mut response = pages::message_with_link(
             StatusCode::OK,
             "Signed out",
             "You are signed out of every application on this portal.",
+            ("Sign in again", "/"),
         );
         response
             .headers_mut()
