@@ -339,6 +339,29 @@ async fn a_certificate_for_another_name_is_refused() {
 }
 
 #[tokio::test]
+async fn a_wrong_password_is_refused_within_the_deadline() {
+    if !aiosmtpd_available() {
+        return;
+    }
+    let server = SmtpServer::start();
+    std::fs::write(server.dir.path().join("smtp-password"), "wrong\n").unwrap();
+    let yaml = server
+        .notifier_yaml("    ca_file: ca.pem\n")
+        .replace("timeout: 10s", "timeout: 1s");
+    let raw: RawNotifier = serde_saphyr::from_str(&yaml).unwrap();
+    let config = SmtpConfig::from_raw(&raw.smtp.unwrap(), server.dir.path()).unwrap();
+    let mailer = Mailer::new(&config).unwrap();
+    let started = Instant::now();
+    assert!(mailer.check().await.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(server.mails().is_empty());
+}
+
+#[tokio::test]
 async fn skip_verify_is_an_explicit_opt_out() {
     if !aiosmtpd_available() {
         return;

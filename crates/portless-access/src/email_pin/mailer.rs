@@ -29,6 +29,9 @@ pub struct Mailer {
     sender: Mailbox,
     subject: String,
     server: String,
+    /// The whole exchange's limit: lettre's timeout is per command, and a server that
+    /// answers slowly (or a login loop) must not hold a portal request for minutes.
+    deadline: Duration,
 }
 
 impl fmt::Debug for Mailer {
@@ -77,6 +80,16 @@ pub enum SendError {
     /// The message could not be built.
     #[error("cannot build the PIN mail: {0}")]
     Build(String),
+    /// The server did not finish within three times `notifier.smtp.timeout`.
+    #[error(
+        "the mail server {server} did not finish within {seconds}s: check that notifier.smtp.address, the login and the TLS settings are right, or raise notifier.smtp.timeout"
+    )]
+    Timeout {
+        /// `host:port`.
+        server: String,
+        /// The limit, in seconds.
+        seconds: u64,
+    },
     /// Connecting, TLS, login or delivery failed.
     #[error(
         "the mail server {server} refused or failed: {message}; check notifier.smtp (address, TLS, login) and the server's logs"
@@ -110,6 +123,7 @@ impl Mailer {
             sender,
             subject: config.subject_for(PIN_TITLE),
             server: format!("{}:{}", config.host, config.port),
+            deadline: config.timeout.saturating_mul(3),
         })
     }
 
@@ -133,22 +147,32 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|e| SendError::Build(e.to_string()))?;
-        self.transport
-            .send(message)
+        tokio::time::timeout(self.deadline, self.transport.send(message))
             .await
+            .map_err(|_| self.timeout_error())?
             .map(drop)
             .map_err(|e| self.smtp_error(&e))
     }
 
     /// Connects, secures the connection, logs in and says NOOP: the startup check.
     pub async fn check(&self) -> Result<(), SendError> {
-        match self.transport.test_connection().await {
+        let checked = tokio::time::timeout(self.deadline, self.transport.test_connection())
+            .await
+            .map_err(|_| self.timeout_error())?;
+        match checked {
             Ok(true) => Ok(()),
             Ok(false) => Err(SendError::Smtp {
                 server: self.server.clone(),
                 message: "the server did not answer NOOP".to_owned(),
             }),
             Err(e) => Err(self.smtp_error(&e)),
+        }
+    }
+
+    fn timeout_error(&self) -> SendError {
+        SendError::Timeout {
+            server: self.server.clone(),
+            seconds: self.deadline.as_secs(),
         }
     }
 
