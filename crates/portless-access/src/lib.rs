@@ -16,6 +16,7 @@
 //!   and explanations;
 //! * `users` — the users file: parsing, password hashes (argon2id and migration formats),
 //!   safe edits, reload on change;
+//! * `email_pin` — email one-time PINs: canonical addresses, the PIN book, SMTP delivery;
 //! * `session` — server-side portal and application sessions, one-time codes;
 //! * `regulation` — brute-force bans per canonical user and per client address;
 //! * `totp` — RFC 6238 second factor with replay refusal;
@@ -34,6 +35,7 @@ pub mod assertion;
 pub mod audit;
 mod authority;
 pub mod config;
+pub mod email_pin;
 pub mod forward_auth;
 pub mod headers;
 mod identity;
