@@ -13,7 +13,7 @@ use portless_access::assertion::{AssertionVerifier, KeyRing};
 use portless_access::service_token::ServiceTokens;
 use portless_connector::ConnectorHandle;
 use portless_test_support::access::{
-    ALICE_PASSWORD, AccessEdge, AccessFixture, BOB_PASSWORD, PORTAL,
+    ALICE_PASSWORD, AccessEdge, AccessFixture, BOB_PASSWORD, PORTAL, now_step, totp_code,
 };
 use portless_test_support::{Browser, Page, ProbeOrigin, TestEdge};
 
@@ -55,45 +55,6 @@ impl Setup {
     fn portal(&self, path: &str) -> String {
         self.url(PORTAL, path)
     }
-}
-
-/// RFC 6238 code for `step` (SHA-1, 6 digits), computed here independently of the edge.
-fn totp_code(secret_base32: &str, step: u64) -> String {
-    let secret = base32_decode(secret_base32);
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &secret);
-    let tag = aws_lc_rs::hmac::sign(&key, &step.to_be_bytes());
-    let mac = tag.as_ref();
-    let offset = usize::from(mac[19] & 0x0f);
-    let binary = (u32::from(mac[offset]) & 0x7f) << 24
-        | u32::from(mac[offset + 1]) << 16
-        | u32::from(mac[offset + 2]) << 8
-        | u32::from(mac[offset + 3]);
-    format!("{:06}", binary % 1_000_000)
-}
-
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits = 0u64;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for c in text.bytes().filter(|c| *c != b'=') {
-        let value = ALPHABET.iter().position(|a| *a == c).unwrap() as u64;
-        bits = bits << 5 | value;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
-    }
-    out
-}
-
-fn now_step() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        / 30
 }
 
 /// The key shown on the enrolment page.

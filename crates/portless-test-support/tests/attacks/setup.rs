@@ -4,7 +4,6 @@
 //! sign in and enrol TOTP over [`Agent`]s.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use portless_connector::ConnectorHandle;
 use portless_test_support::access::{
@@ -245,42 +244,6 @@ pub fn shown_key(page: &Reply) -> String {
     page.body[start..end].to_owned()
 }
 
-/// RFC 6238 code for `step` (SHA-1, 6 digits), computed independently of the edge.
-pub fn totp_code(secret_base32: &str, step: u64) -> String {
-    let secret = base32_decode(secret_base32);
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &secret);
-    let tag = aws_lc_rs::hmac::sign(&key, &step.to_be_bytes());
-    let mac = tag.as_ref();
-    let offset = usize::from(mac[19] & 0x0f);
-    let binary = (u32::from(mac[offset]) & 0x7f) << 24
-        | u32::from(mac[offset + 1]) << 16
-        | u32::from(mac[offset + 2]) << 8
-        | u32::from(mac[offset + 3]);
-    format!("{:06}", binary % 1_000_000)
-}
+pub use portless_test_support::access::totp_code;
 
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits = 0u64;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for c in text.bytes().filter(|c| *c != b'=') {
-        let value = ALPHABET.iter().position(|a| *a == c).unwrap() as u64;
-        bits = bits << 5 | value;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
-    }
-    out
-}
-
-/// The current TOTP step.
-pub fn now_step() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        / 30
-}
+pub use portless_test_support::access::now_step;
