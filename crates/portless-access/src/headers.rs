@@ -10,6 +10,8 @@
 //! token headers, `cf-access-token`) → [`strip_identity_headers`] and [`strip_edge_cookies`]
 //! → [`set_identity_headers`].
 
+use std::borrow::Cow;
+
 use http::HeaderMap;
 use http::header::{CONNECTION, COOKIE, HeaderName, HeaderValue};
 
@@ -116,21 +118,28 @@ pub enum IdentityHeaderError {
 }
 
 /// The normalized form of a header name: lowercase, `_` as `-`.
-fn normalized(name: &str) -> String {
-    name.to_ascii_lowercase().replace('_', "-")
+/// The name lowercase with `_` read as `-`. Runs for every header of every request: header
+/// names from the HTTP parser are already lowercase, so only unusual names are copied.
+fn normalized(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b == b'_' || b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase().replace('_', "-"))
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 /// Whether a client header with this name is removed before the request goes on.
 pub fn is_identity_header(name: &str) -> bool {
     let folded = normalized(name);
-    if KEPT_CLIENT_HEADERS.contains(&folded.as_str()) {
+    let folded: &str = &folded;
+    if KEPT_CLIENT_HEADERS.contains(&folded) {
         return false;
     }
-    IDENTITY_HEADERS.contains(&folded.as_str())
+    IDENTITY_HEADERS.contains(&folded)
         || IDENTITY_HEADER_PREFIXES
             .iter()
             .any(|p| folded.starts_with(p))
-        || (name.contains('_') && FORWARDING_HEADERS.contains(&folded.as_str()))
+        || (name.contains('_') && FORWARDING_HEADERS.contains(&folded))
 }
 
 /// Removes every client-supplied header that could be taken for an identity (see
