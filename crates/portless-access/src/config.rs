@@ -20,11 +20,14 @@ use std::time::Duration;
 use portless_diagnostics::{is_blank, parser_message, plain_parser_message};
 use serde_saphyr::Spanned;
 
+use crate::email_pin::SmtpConfig;
+use crate::oidc::ProviderConfig;
 use crate::policy::AccessControl;
 
 pub(crate) mod diagnostic;
 mod duration;
 pub(crate) mod keys;
+mod login;
 mod raw;
 #[cfg(test)]
 mod tests;
@@ -73,6 +76,12 @@ pub struct AccessConfig {
     /// `authentication_backend.file.path`, resolved against the configuration file's
     /// directory when relative; `None` if not configured.
     pub users_file: Option<PathBuf>,
+    /// `authentication_backend.oidc`: upstream OpenID providers, in the order written.
+    pub oidc: Vec<ProviderConfig>,
+    /// `notifier.smtp`: how mail leaves the edge, if configured.
+    pub notifier: Option<SmtpConfig>,
+    /// `authentication_backend.email_pin.enabled` (needs `notifier`).
+    pub email_pin: bool,
 }
 
 /// `session:`.

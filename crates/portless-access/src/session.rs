@@ -93,15 +93,47 @@ pub struct PortalSession {
     pub reauthenticated_at: Option<SystemTime>,
     /// Whether the user asked to be remembered (and "remember me" is enabled).
     pub remember_me: bool,
+    /// The login, when it came from another source than the users file (`user` then holds
+    /// its [`ExternalLogin::session_key`]).
+    pub external: Option<ExternalLogin>,
 }
 
 /// Who an application session belongs to, read live from its portal session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionView {
-    /// The canonical username.
+    /// The canonical username, or for an external login its [`ExternalLogin::session_key`].
     pub user: String,
     /// How strongly the user authenticated.
     pub level: AuthLevel,
+    /// The login, when it came from another source than the users file.
+    pub external: Option<ExternalLogin>,
+}
+
+/// A login proven by another source than the users file: an upstream OpenID provider or an
+/// emailed PIN. Kept whole in the session, because no file can be re-read for it: what the
+/// provider said at login is what the policy judges until the session ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalLogin {
+    /// The upstream provider's configured name; `None` for an email PIN.
+    pub provider: Option<String>,
+    /// The verified address, lowercase.
+    pub email: String,
+    /// The display name the provider gave, if any.
+    pub name: Option<String>,
+    /// The groups the provider gave (none for an email PIN).
+    pub groups: Vec<String>,
+}
+
+impl ExternalLogin {
+    /// The key this login's sessions are filed under (per-user caps, revocation). It starts
+    /// with a control character, which no users-file name may hold, so an external login can
+    /// never be taken for a users-file user (whose TOTP or passkeys it would then reach).
+    pub fn session_key(&self) -> String {
+        match &self.provider {
+            Some(provider) => format!("\u{1}oidc:{provider}:{}", self.email),
+            None => format!("\u{1}email:{}", self.email),
+        }
+    }
 }
 
 /// Declares a random identifier type with a redacted `Debug`.
@@ -231,9 +263,36 @@ impl SessionStore {
         state.insert_portal(session, &self.limits, now)
     }
 
+    /// Records a login from another source than the users file (an upstream provider, an
+    /// emailed PIN) at `level`, returning a NEW session id; like [`SessionStore::first_factor`],
+    /// the session `old` is revoked with everything derived from it.
+    pub fn external_login(
+        &self,
+        old: &SessionId,
+        login: ExternalLogin,
+        level: AuthLevel,
+        now: SystemTime,
+    ) -> SessionId {
+        let key = login.session_key();
+        let mut session = PortalSession::new(Some(&key), false, now);
+        session.level = Some(level);
+        if level == AuthLevel::TwoFactor {
+            session.second_factor_at = Some(now);
+        }
+        session.external = Some(login);
+        let mut state = self.lock();
+        state.revoke(old);
+        state.limit_user(&key);
+        state.insert_portal(session, &self.limits, now)
+    }
+
     /// Records a passed second factor on the live logged-in session `old`, returning its NEW
-    /// id (the old one stops working); `None` if `old` is not a live logged-in session.
+    /// id (the old one stops working); `None` if `old` is not a live session of a users-file
+    /// user (second factors belong to users-file accounts only).
     pub fn second_factor(&self, old: &SessionId, now: SystemTime) -> Option<SessionId> {
+        if self.get(old, now)?.external.is_some() {
+            return None;
+        }
         self.step_up(old, now, |session| {
             session.level = Some(AuthLevel::TwoFactor);
             session.second_factor_at = Some(now);
@@ -315,6 +374,7 @@ impl SessionStore {
         Some(SessionView {
             user: session.user?,
             level: session.level?,
+            external: session.external,
         })
     }
 
@@ -386,6 +446,7 @@ impl PortalSession {
             second_factor_at: None,
             reauthenticated_at: None,
             remember_me,
+            external: None,
         }
     }
 
@@ -401,6 +462,7 @@ impl PortalSession {
     /// `now`: logged in and re-authenticated within [`REAUTH_WINDOW`].
     pub fn may_change_credentials(&self, now: SystemTime) -> bool {
         self.user.is_some()
+            && self.external.is_none()
             && self
                 .reauthenticated_at
                 .is_some_and(|at| elapsed(at, now) < REAUTH_WINDOW)
@@ -431,6 +493,7 @@ impl fmt::Debug for PortalSession {
             .field("second_factor_at", &self.second_factor_at)
             .field("reauthenticated_at", &self.reauthenticated_at)
             .field("remember_me", &self.remember_me)
+            .field("external", &self.external)
             .finish()
     }
 }

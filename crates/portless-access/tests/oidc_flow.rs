@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
@@ -74,7 +74,7 @@ fn start_peer() -> Option<Peer> {
     // the test reads the provider's redirect instead of following it.
     let callback_port = TcpListener::bind("127.0.0.1:0").unwrap();
     let redirect_url = format!(
-        "http://127.0.0.1:{}/.portless/oidc/callback",
+        "http://127.0.0.1:{}/oidc/testidp/callback",
         callback_port.local_addr().unwrap().port()
     );
     let config = json!({
@@ -128,7 +128,7 @@ fn config(peer: &Peer, client: (&str, &str)) -> ProviderConfig {
         "allow_insecure_loopback": true,
     }))
     .unwrap();
-    ProviderConfig::from_raw(raw).unwrap()
+    ProviderConfig::from_raw(raw, Path::new("/"), None).unwrap()
 }
 
 async fn client(peer: &Peer, which: (&str, &str)) -> OidcClient {
@@ -404,6 +404,6 @@ async fn discovery_refuses_a_wrong_issuer_and_plain_http_by_default() {
         "client_secret": PORTAL.1, "redirect_url": peer.redirect_url,
     }))
     .unwrap();
-    let e = ProviderConfig::from_raw(raw).unwrap_err();
+    let e = ProviderConfig::from_raw(raw, Path::new("/"), None).unwrap_err();
     assert!(e.to_string().contains("must use https://"), "{e}");
 }

@@ -201,7 +201,8 @@ fn a_code_opens_a_session_on_its_host_only() {
         s.app_session(&app, APP_A, t(2)),
         Some(SessionView {
             user: "alice".into(),
-            level: AuthLevel::OneFactor
+            level: AuthLevel::OneFactor,
+            external: None,
         })
     );
     // Cookie of app A replayed on app B (or on another spelling of the host).

@@ -295,6 +295,15 @@ pub enum ProblemKind {
         /// Why.
         reason: &'static str,
     },
+    /// A sign-in method's section (an OIDC provider, the notifier, the email PIN) was
+    /// refused by its own validation; `message` names the setting, `fix` what to write.
+    #[error("{message}")]
+    Setting {
+        /// What is wrong.
+        message: String,
+        /// What to write instead.
+        fix: String,
+    },
     /// A cookie or session domain that is not a plain hostname.
     #[error("{key} has an invalid domain `{value}`: {reason}")]
     InvalidCookieDomain {
@@ -308,6 +317,26 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    /// A [`ProblemKind::Setting`] from an error whose message reads "problem: fix" (or
+    /// "problem; fix"), as the OIDC and SMTP validators write them.
+    pub(crate) fn setting(error: &dyn std::fmt::Display) -> ProblemKind {
+        let text = error.to_string();
+        let split = match (text.rfind(": "), text.rfind("; ")) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        match split {
+            Some(at) => ProblemKind::Setting {
+                message: text[..at].to_owned(),
+                fix: text[at + 2..].to_owned(),
+            },
+            None => ProblemKind::Setting {
+                message: text,
+                fix: "correct this setting".to_owned(),
+            },
+        }
+    }
+
     /// A suggested fix, in a sentence or two.
     pub fn fix(&self) -> String {
         use ProblemKind as K;
@@ -343,6 +372,7 @@ impl ProblemKind {
             K::BypassWithRegexSubject { .. } => "use `one_factor` or `two_factor`, or remove \
                                                  the named groups from the regex"
                 .into(),
+            K::Setting { fix, .. } => fix.clone(),
             K::InvalidDomain { reason, .. } | K::InvalidCookieDomain { reason, .. } => {
                 reason.fix().into()
             }

@@ -19,8 +19,11 @@ use serde_saphyr::Spanned;
 
 use super::diagnostic::{Position, Problem, ProblemKind, Warning, WarningKind};
 use super::raw::{
-    RawAuthBackend, RawCookie, RawFile, RawFileBackend, RawRegulation, RawSession, RawTotp,
+    RawAuthBackend, RawCookie, RawEmailPin, RawFile, RawFileBackend, RawRegulation, RawSession,
+    RawTotp,
 };
+use crate::email_pin::{RawNotifier, RawSmtp, RawSmtpTls};
+use crate::oidc::{ClaimNamesRaw, ProviderConfigRaw};
 use crate::policy::raw::{RawAccessControl, RawNetwork, RawQuery, RawRule};
 
 // === the schema ===
@@ -60,7 +63,6 @@ const INCUMBENT_TOP_LEVEL: &[&str] = &[
     "identity_providers",
     "ntp",
     "storage",
-    "notifier",
     "password_policy",
     "privacy_policy",
     "webauthn",
@@ -90,6 +92,7 @@ static TOP: Section = Section {
             "authentication_backend",
             Child::Map("`authentication_backend`", &AUTH_BACKEND),
         ),
+        ("notifier", Child::Map("`notifier`", &NOTIFIER)),
     ],
     strict: false,
 };
@@ -173,10 +176,59 @@ static AUTH_BACKEND: Section = Section {
         "refresh_interval",
         "disable_reset_password",
     ],
-    children: &[(
-        "file",
-        Child::Map("`authentication_backend.file`", &FILE_BACKEND),
-    )],
+    children: &[
+        (
+            "file",
+            Child::Map("`authentication_backend.file`", &FILE_BACKEND),
+        ),
+        ("oidc", Child::List("OIDC provider", &OIDC_PROVIDER)),
+        (
+            "email_pin",
+            Child::Map("`authentication_backend.email_pin`", &EMAIL_PIN),
+        ),
+    ],
+    strict: false,
+};
+
+static OIDC_PROVIDER: Section = Section {
+    fields: serde_fields::<ProviderConfigRaw>,
+    ignored: &[],
+    children: &[("claims", Child::Map("an OIDC provider's `claims`", &CLAIMS))],
+    strict: false,
+};
+
+static CLAIMS: Section = Section {
+    fields: serde_fields::<ClaimNamesRaw>,
+    ignored: &[],
+    children: &[],
+    strict: false,
+};
+
+static EMAIL_PIN: Section = Section {
+    fields: serde_fields::<RawEmailPin>,
+    ignored: &[],
+    children: &[],
+    strict: false,
+};
+
+static NOTIFIER: Section = Section {
+    fields: serde_fields::<RawNotifier>,
+    ignored: &["disable_startup_check", "template_path", "filesystem"],
+    children: &[("smtp", Child::Map("`notifier.smtp`", &SMTP))],
+    strict: false,
+};
+
+static SMTP: Section = Section {
+    fields: serde_fields::<RawSmtp>,
+    ignored: &[],
+    children: &[("tls", Child::Map("`notifier.smtp.tls`", &SMTP_TLS))],
+    strict: false,
+};
+
+static SMTP_TLS: Section = Section {
+    fields: serde_fields::<RawSmtpTls>,
+    ignored: &[],
+    children: &[],
     strict: false,
 };
 

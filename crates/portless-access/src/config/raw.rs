@@ -9,6 +9,8 @@
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::email_pin::RawNotifier;
+use crate::oidc::ProviderConfigRaw;
 use crate::policy::raw::RawAccessControl;
 
 /// A YAML scalar as text, and where it was written.
@@ -24,6 +26,7 @@ pub(crate) struct RawFile {
     pub regulation: Option<RawRegulation>,
     pub totp: Option<RawTotp>,
     pub authentication_backend: Option<RawAuthBackend>,
+    pub notifier: Option<Spanned<RawNotifier>>,
 }
 
 /// `session:`.
@@ -79,6 +82,17 @@ pub(crate) struct RawAuthBackend {
     pub file: Option<RawFileBackend>,
     /// Read only to say that it is not supported.
     pub ldap: Option<Spanned<serde::de::IgnoredAny>>,
+    /// Portless: upstream OpenID providers.
+    pub oidc: Option<Vec<Spanned<ProviderConfigRaw>>>,
+    /// Portless: the email one-time PIN.
+    pub email_pin: Option<Spanned<RawEmailPin>>,
+}
+
+/// `authentication_backend.email_pin:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawEmailPin {
+    pub enabled: Option<bool>,
 }
 
 /// `authentication_backend.file:`.

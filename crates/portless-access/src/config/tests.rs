@@ -358,3 +358,118 @@ fn unknown_policy_keys_are_errors_reported_with_type_errors() {
     assert!(text[0].contains("unknown key `subjects` in rule #1"));
     assert!(text[0].contains("did you mean `subject`?"));
 }
+
+/// The sign-in methods beside the users file, on top of a minimal file with one portal.
+fn with_methods(methods: &str) -> String {
+    format!(
+        "session:\n  cookies:\n    - domain: example.com\n      authelia_url: https://auth.example.com\n{methods}"
+    )
+}
+
+#[test]
+fn oidc_providers_email_pin_and_notifier_load() {
+    let yaml = with_methods(
+        r#"authentication_backend:
+  file:
+    path: users.yml
+  oidc:
+    - name: corp
+      display_name: Company account
+      issuer: https://sso.example.com/realms/main
+      client_id: portless
+      client_secret: s3cret
+      level: two_factor
+    - name: google
+      issuer: https://accounts.google.com
+      client_id: g
+      client_secret: x
+      redirect_url: https://auth.example.com/oidc/google/callback
+  email_pin:
+    enabled: true
+notifier:
+  smtp:
+    address: submission://smtp.example.com:587
+    username: portless
+    password: mail-secret
+    sender: "Portless <auth@example.com>"
+"#,
+    );
+    let loaded = load(&yaml);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let config = loaded.config;
+    let names: Vec<_> = config.oidc.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["corp", "google"]);
+    assert_eq!(
+        config.oidc[0].redirect_url.as_str(),
+        "https://auth.example.com/oidc/corp/callback"
+    );
+    assert_eq!(config.oidc[0].level, crate::AuthLevel::TwoFactor);
+    assert_eq!(config.oidc[1].level, crate::AuthLevel::OneFactor);
+    assert!(config.email_pin);
+    let smtp = config.notifier.expect("notifier");
+    assert_eq!((smtp.host.as_str(), smtp.port), ("smtp.example.com", 587));
+}
+
+#[test]
+fn sign_in_method_mistakes_are_refused_where_they_are() {
+    let pin_without_mail =
+        with_methods("authentication_backend:\n  email_pin:\n    enabled: true\n");
+    let e = errors(&pin_without_mail);
+    assert!(
+        e[0].contains("access.yml:7:") && e[0].contains("notifier.smtp"),
+        "{e:?}"
+    );
+
+    let elsewhere = with_methods(
+        "authentication_backend:\n  oidc:\n    - name: corp\n      issuer: https://sso.example.com\n      client_id: p\n      client_secret: s\n      redirect_url: https://evil.example.net/oidc/corp/callback\n",
+    );
+    let e = errors(&elsewhere);
+    assert!(
+        e[0].contains("access.yml:7:") && e[0].contains("not on a portal host"),
+        "{e:?}"
+    );
+    assert!(
+        e[0].contains("fix: use https://AUTH-HOST/oidc/corp/callback"),
+        "{e:?}"
+    );
+
+    let twice = with_methods(
+        "authentication_backend:\n  oidc:\n    - {name: a, issuer: 'https://a.example', client_id: p, client_secret: s}\n    - {name: a, issuer: 'https://b.example', client_id: p, client_secret: s}\n",
+    );
+    assert!(errors(&twice).iter().any(|e| e.contains("used twice")));
+
+    let insecure = with_methods(
+        "authentication_backend:\n  oidc:\n    - {name: a, issuer: 'http://sso.example', client_id: p, client_secret: s}\n",
+    );
+    let e = errors(&insecure);
+    assert!(e[0].contains("must use https://"), "{e:?}");
+
+    let bad_mail = with_methods(
+        "notifier:\n  smtp:\n    address: ftp://mail.example.com\n    sender: a@example.com\n",
+    );
+    let e = errors(&bad_mail);
+    assert!(
+        e[0].contains("scheme `ftp`") && e[0].contains("fix: use `smtp`"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn misspelt_provider_keys_are_reported_with_a_suggestion() {
+    let yaml = with_methods(
+        "authentication_backend:\n  oidc:\n    - name: corp\n      issuer: https://sso.example.com\n      client_id: p\n      client_secret: s\n      requre_email_verified: false\n",
+    );
+    let loaded = load(&yaml);
+    let text = loaded
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>();
+    assert!(
+        text.iter()
+            .any(|w| w.contains("requre_email_verified") && w.contains("require_email_verified")),
+        "{text:?}"
+    );
+    // The misspelt key is not read: the safe default stays.
+    assert!(loaded.config.oidc[0].require_email_verified);
+}

@@ -130,12 +130,16 @@ pub(crate) fn validate(raw: &RawFile, ck: &mut Checker<'_>) -> AccessConfig {
     let regulation = regulation(raw.regulation.as_ref(), ck);
     let totp = totp(raw.totp.as_ref(), ck);
     let users_file = users_file(raw.authentication_backend.as_ref(), ck);
+    let methods = super::login::methods(raw, &session, ck);
     AccessConfig {
         access_control,
         session,
         regulation,
         totp,
         users_file,
+        oidc: methods.oidc,
+        notifier: methods.notifier,
+        email_pin: methods.email_pin,
     }
 }
 

@@ -11,12 +11,18 @@ use openidconnect::url::{Host, Url};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
+use crate::AuthLevel;
+
 /// The longest provider name accepted (it appears in portal URLs and audit events).
 const MAX_NAME_LEN: usize = 32;
+/// Names `provider:` subjects keep for the other sources of identities.
+pub const RESERVED_NAMES: &[&str] = &["users", "email"];
 
 /// One provider's section as written in the configuration file, before validation.
+///
+/// Unknown keys are not refused by serde: the access configuration's key check reports them
+/// with their position and a suggestion.
 #[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProviderConfigRaw {
     /// Short machine name (`[a-z0-9_-]`), used in URLs, rules and audit events.
     pub name: String,
@@ -36,8 +42,14 @@ pub struct ProviderConfigRaw {
     /// Scopes to request; defaults to `openid email profile`.
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
-    /// The portal's callback URL registered at the provider.
-    pub redirect_url: String,
+    /// The portal's callback URL registered at the provider; defaults to
+    /// `<portal URL>/oidc/<name>/callback` of the first portal.
+    #[serde(default)]
+    pub redirect_url: Option<String>,
+    /// How strongly a login through this provider counts: `one_factor` (default) or
+    /// `two_factor` (only for a provider that enforces its own second factor).
+    #[serde(default)]
+    pub level: Option<String>,
     /// Which ID-token claims carry the email, name and groups.
     #[serde(default)]
     pub claims: ClaimNamesRaw,
@@ -69,7 +81,6 @@ impl std::fmt::Debug for ProviderConfigRaw {
 
 /// Claim names as written in the configuration; missing ones take the standard names.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ClaimNamesRaw {
     /// Claim carrying the email address (default `email`).
     #[serde(default)]
@@ -126,6 +137,8 @@ pub struct ProviderConfig {
     pub claims: ClaimNames,
     /// Refuse logins whose `email_verified` is not `true`.
     pub require_email_verified: bool,
+    /// How strongly a login through this provider counts.
+    pub level: AuthLevel,
     /// CA certificates to trust instead of the system roots.
     pub ca_file: Option<PathBuf>,
     /// Tests only: loopback `http://` URLs are accepted.
@@ -176,6 +189,34 @@ pub enum ProviderConfigError {
         /// The value given.
         value: String,
     },
+    /// The name is one the policy grammar keeps for other sources.
+    #[error(
+        "provider name {0:?} is reserved (`provider:users` is the users file, `provider:email` the email PIN): choose another name"
+    )]
+    ReservedName(String),
+    /// No `redirect_url`, and no portal to derive it from.
+    #[error(
+        "provider {0}: no redirect_url and no portal to derive it from: set session.cookies[].authelia_url, or redirect_url: https://AUTH-HOST/oidc/{0}/callback"
+    )]
+    NoRedirectUrl(String),
+    /// `redirect_url` has another path than the portal's callback.
+    #[error(
+        "provider {provider}: redirect_url {value} must end in /oidc/{provider}/callback (the portal's callback for this provider): use https://AUTH-HOST/oidc/{provider}/callback and register the same URL at the provider"
+    )]
+    RedirectPath {
+        /// Provider name.
+        provider: String,
+        /// The value given.
+        value: String,
+    },
+    /// `level` is not `one_factor` or `two_factor`.
+    #[error("provider {provider}: level {value:?} is not known: use one_factor or two_factor")]
+    BadLevel {
+        /// Provider name.
+        provider: String,
+        /// The value given.
+        value: String,
+    },
     /// The client id is empty.
     #[error("provider {0}: client_id is empty: set the client id registered at the provider")]
     NoClientId(String),
@@ -217,9 +258,18 @@ pub enum ProviderConfigError {
 }
 
 impl ProviderConfig {
-    /// Validates a raw section; reads `client_secret_file` if given.
-    pub fn from_raw(raw: ProviderConfigRaw) -> Result<Self, ProviderConfigError> {
+    /// Validates a raw section; reads `client_secret_file` if given (a relative path is
+    /// taken from `base_dir`, the configuration file's directory). Without `redirect_url`,
+    /// the callback is `<default_portal>/oidc/<name>/callback`.
+    pub fn from_raw(
+        raw: ProviderConfigRaw,
+        base_dir: &Path,
+        default_portal: Option<&str>,
+    ) -> Result<Self, ProviderConfigError> {
         let name = check_name(&raw.name)?;
+        if RESERVED_NAMES.contains(&name.as_str()) {
+            return Err(ProviderConfigError::ReservedName(name));
+        }
         let insecure = raw.allow_insecure_loopback;
         let issuer_url = parse_url(&name, "issuer", &raw.issuer, insecure)?;
         if issuer_url.query().is_some() || issuer_url.fragment().is_some() {
@@ -228,11 +278,34 @@ impl ProviderConfig {
                 value: raw.issuer,
             });
         }
-        let redirect_url = parse_url(&name, "redirect_url", &raw.redirect_url, insecure)?;
+        let callback = format!("/oidc/{name}/callback");
+        let redirect = match (&raw.redirect_url, default_portal) {
+            (Some(url), _) => url.clone(),
+            (None, Some(portal)) => format!("{}{callback}", portal.trim_end_matches('/')),
+            (None, None) => return Err(ProviderConfigError::NoRedirectUrl(name)),
+        };
+        let redirect_url = parse_url(&name, "redirect_url", &redirect, insecure)?;
+        if redirect_url.path() != callback || redirect_url.query().is_some() {
+            return Err(ProviderConfigError::RedirectPath {
+                provider: name,
+                value: redirect,
+            });
+        }
+        let level = match raw.level.as_deref().map(str::trim) {
+            None | Some("one_factor") => AuthLevel::OneFactor,
+            Some("two_factor") => AuthLevel::TwoFactor,
+            Some(other) => {
+                return Err(ProviderConfigError::BadLevel {
+                    provider: name,
+                    value: other.to_owned(),
+                });
+            }
+        };
         if raw.client_id.trim().is_empty() {
             return Err(ProviderConfigError::NoClientId(name));
         }
-        let client_secret = load_secret(&name, raw.client_secret, raw.client_secret_file)?;
+        let secret_file = raw.client_secret_file.map(|file| base_dir.join(file));
+        let client_secret = load_secret(&name, raw.client_secret, secret_file)?;
         let scopes = check_scopes(&name, raw.scopes)?;
         let claims = check_claims(&name, raw.claims)?;
         Ok(Self {
@@ -245,7 +318,8 @@ impl ProviderConfig {
             redirect_url,
             claims,
             require_email_verified: raw.require_email_verified.unwrap_or(true),
-            ca_file: raw.ca_file,
+            level,
+            ca_file: raw.ca_file.map(|file| base_dir.join(file)),
             allow_insecure_loopback: insecure,
         })
     }

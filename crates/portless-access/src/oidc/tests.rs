@@ -1,6 +1,9 @@
 //! Unit tests: configuration validation and claim mapping (the live flow is in tests/oidc_flow.rs).
 
+use std::path::Path;
+
 use super::*;
+use crate::AuthLevel;
 
 fn raw(issuer: &str, redirect: &str) -> ProviderConfigRaw {
     ProviderConfigRaw {
@@ -11,7 +14,8 @@ fn raw(issuer: &str, redirect: &str) -> ProviderConfigRaw {
         client_secret: Some("s3cret".to_owned()),
         client_secret_file: None,
         scopes: None,
-        redirect_url: redirect.to_owned(),
+        redirect_url: Some(redirect.to_owned()),
+        level: None,
         claims: ClaimNamesRaw::default(),
         require_email_verified: None,
         ca_file: None,
@@ -20,10 +24,14 @@ fn raw(issuer: &str, redirect: &str) -> ProviderConfigRaw {
 }
 
 fn good() -> ProviderConfig {
-    ProviderConfig::from_raw(raw(
-        "https://id.example.com",
-        "https://portal.example.com/cb",
-    ))
+    ProviderConfig::from_raw(
+        raw(
+            "https://id.example.com",
+            "https://portal.example.com/oidc/corp/callback",
+        ),
+        Path::new("/"),
+        None,
+    )
     .unwrap()
 }
 
@@ -39,8 +47,15 @@ fn defaults_are_the_safe_ones() {
 
 #[test]
 fn http_issuer_is_refused_unless_loopback_is_explicitly_allowed() {
-    let e =
-        ProviderConfig::from_raw(raw("http://127.0.0.1:8080", "https://p.example/cb")).unwrap_err();
+    let e = ProviderConfig::from_raw(
+        raw(
+            "http://127.0.0.1:8080",
+            "https://p.example/oidc/corp/callback",
+        ),
+        Path::new("/"),
+        None,
+    )
+    .unwrap_err();
     assert!(
         matches!(
             e,
@@ -53,58 +68,125 @@ fn http_issuer_is_refused_unless_loopback_is_explicitly_allowed() {
     );
     assert!(e.to_string().contains("https://"));
 
-    let mut r = raw("http://127.0.0.1:8080", "http://localhost:9/cb");
+    let mut r = raw(
+        "http://127.0.0.1:8080",
+        "http://localhost:9/oidc/corp/callback",
+    );
     r.allow_insecure_loopback = true;
-    assert!(ProviderConfig::from_raw(r).is_ok());
+    assert!(ProviderConfig::from_raw(r, Path::new("/"), None).is_ok());
 
-    let mut r = raw("http://id.example.com", "https://p.example/cb");
+    let mut r = raw(
+        "http://id.example.com",
+        "https://p.example/oidc/corp/callback",
+    );
     r.allow_insecure_loopback = true;
     assert!(matches!(
-        ProviderConfig::from_raw(r).unwrap_err(),
+        ProviderConfig::from_raw(r, Path::new("/"), None).unwrap_err(),
         ProviderConfigError::InsecureUrl { .. }
     ));
 }
 
 #[test]
 fn secret_must_be_given_exactly_once_and_can_come_from_a_file() {
-    let mut r = raw("https://id.example.com", "https://p.example/cb");
+    let mut r = raw(
+        "https://id.example.com",
+        "https://p.example/oidc/corp/callback",
+    );
     r.client_secret = None;
     assert!(matches!(
-        ProviderConfig::from_raw(r.clone()).unwrap_err(),
+        ProviderConfig::from_raw(r.clone(), Path::new("/"), None).unwrap_err(),
         ProviderConfigError::SecretChoice(_)
     ));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secret");
     std::fs::write(&path, "from-file\n").unwrap();
     r.client_secret_file = Some(path);
-    let c = ProviderConfig::from_raw(r).unwrap();
+    let c = ProviderConfig::from_raw(r, Path::new("/"), None).unwrap();
     assert_eq!(c.client_secret.expose_secret(), "from-file");
 }
 
 #[test]
 fn scopes_need_openid_and_names_are_checked() {
-    let mut r = raw("https://id.example.com", "https://p.example/cb");
+    let mut r = raw(
+        "https://id.example.com",
+        "https://p.example/oidc/corp/callback",
+    );
     r.scopes = Some(vec!["email".to_owned()]);
     assert!(matches!(
-        ProviderConfig::from_raw(r).unwrap_err(),
+        ProviderConfig::from_raw(r, Path::new("/"), None).unwrap_err(),
         ProviderConfigError::NoOpenidScope(_)
     ));
-    let mut r = raw("https://id.example.com", "https://p.example/cb");
+    let mut r = raw(
+        "https://id.example.com",
+        "https://p.example/oidc/corp/callback",
+    );
     r.name = "Corp SSO".to_owned();
     assert!(matches!(
-        ProviderConfig::from_raw(r).unwrap_err(),
+        ProviderConfig::from_raw(r, Path::new("/"), None).unwrap_err(),
         ProviderConfigError::BadName(_)
     ));
 }
 
 #[test]
-fn raw_config_parses_from_yaml_and_rejects_unknown_keys() {
-    let yaml = "name: kc\nissuer: https://kc.example/realms/a\nclient_id: p\nclient_secret: x\nredirect_url: https://p.example/cb\nclaims:\n  groups: roles\n";
+fn raw_config_parses_from_yaml() {
+    let yaml = "name: kc\nissuer: https://kc.example/realms/a\nclient_id: p\nclient_secret: x\nredirect_url: https://p.example/oidc/kc/callback\nclaims:\n  groups: roles\n";
     let r: ProviderConfigRaw = serde_saphyr::from_str(yaml).unwrap();
-    let c = ProviderConfig::from_raw(r).unwrap();
+    let c = ProviderConfig::from_raw(r, Path::new("/"), None).unwrap();
     assert_eq!(c.claims.groups, "roles");
-    let bad: Result<ProviderConfigRaw, _> = serde_saphyr::from_str(&format!("{yaml}secret: y\n"));
-    assert!(bad.is_err());
+}
+
+#[test]
+fn redirect_url_defaults_to_the_portal_callback_and_must_name_it() {
+    let mut r = raw("https://id.example.com", "https://p.example/cb");
+    r.redirect_url = None;
+    let c = ProviderConfig::from_raw(r.clone(), Path::new("/"), Some("https://auth.example.com"))
+        .unwrap();
+    assert_eq!(
+        c.redirect_url.as_str(),
+        "https://auth.example.com/oidc/corp/callback"
+    );
+    assert!(matches!(
+        ProviderConfig::from_raw(r.clone(), Path::new("/"), None).unwrap_err(),
+        ProviderConfigError::NoRedirectUrl(_)
+    ));
+    r.redirect_url = Some("https://auth.example.com/callback".to_owned());
+    let e = ProviderConfig::from_raw(r, Path::new("/"), None).unwrap_err();
+    assert!(e.to_string().contains("/oidc/corp/callback"), "{e}");
+}
+
+#[test]
+fn reserved_names_and_levels() {
+    let mut r = raw(
+        "https://id.example.com",
+        "https://p.example/oidc/email/callback",
+    );
+    r.name = "email".to_owned();
+    assert!(matches!(
+        ProviderConfig::from_raw(r, Path::new("/"), None).unwrap_err(),
+        ProviderConfigError::ReservedName(_)
+    ));
+    let mut r = raw(
+        "https://id.example.com",
+        "https://p.example/oidc/corp/callback",
+    );
+    assert_eq!(
+        ProviderConfig::from_raw(r.clone(), Path::new("/"), None)
+            .unwrap()
+            .level,
+        AuthLevel::OneFactor
+    );
+    r.level = Some("two_factor".to_owned());
+    assert_eq!(
+        ProviderConfig::from_raw(r.clone(), Path::new("/"), None)
+            .unwrap()
+            .level,
+        AuthLevel::TwoFactor
+    );
+    r.level = Some("2fa".to_owned());
+    assert!(matches!(
+        ProviderConfig::from_raw(r, Path::new("/"), None).unwrap_err(),
+        ProviderConfigError::BadLevel { .. }
+    ));
 }
 
 fn claims(v: serde_json::Value) -> Map<String, Value> {

@@ -199,3 +199,66 @@ fn a_clock_going_backwards_does_not_expire_or_revive_anything() {
     assert_eq!(session.last_active, t(100), "last_active never moves back");
     assert!(s.get(&id, t(100 + 299)).is_some());
 }
+
+fn pin_login(email: &str) -> ExternalLogin {
+    ExternalLogin {
+        provider: None,
+        email: email.to_owned(),
+        name: None,
+        groups: Vec::new(),
+    }
+}
+
+#[test]
+fn external_logins_are_never_users_file_users() {
+    let s = store(10);
+    let (anon, _) = s.create_anonymous(t(0));
+    let login = ExternalLogin {
+        provider: Some("corp".to_owned()),
+        email: "alice".to_owned(),
+        name: Some("Alice".to_owned()),
+        groups: vec!["dev".to_owned()],
+    };
+    let id = s.external_login(&anon, login.clone(), AuthLevel::OneFactor, t(1));
+    assert_ne!(id, anon);
+    assert!(s.get(&anon, t(1)).is_none(), "the pre-login id is revoked");
+    let session = s.get(&id, t(2)).unwrap();
+    // Even a provider that reports a bare name cannot alias the users-file user `alice`.
+    assert_ne!(session.user.as_deref(), Some("alice"));
+    assert!(session.user.as_deref().unwrap().starts_with('\u{1}'));
+    assert_eq!(session.external.as_ref(), Some(&login));
+    // TOTP and passkeys are for users-file accounts: no step-up, no enrolment.
+    assert!(s.second_factor(&id, t(3)).is_none());
+    let id = s.reauthenticated(&id, t(3)).unwrap();
+    assert!(!s.get(&id, t(3)).unwrap().may_change_credentials(t(3)));
+    // Applications see the whole login.
+    let code = s.issue_code(&id, "app.example.com", t(4)).unwrap();
+    let app = s
+        .redeem_code(code.as_str(), "app.example.com", t(4))
+        .unwrap();
+    let view = s.app_session(&app, "app.example.com", t(5)).unwrap();
+    assert_eq!(view.external, Some(login));
+    assert_eq!(view.level, AuthLevel::OneFactor);
+}
+
+#[test]
+fn an_external_login_can_count_as_two_factors_and_keys_differ_by_source() {
+    let s = store(10);
+    let (anon, _) = s.create_anonymous(t(0));
+    let id = s.external_login(
+        &anon,
+        pin_login("a@example.com"),
+        AuthLevel::TwoFactor,
+        t(1),
+    );
+    let session = s.get(&id, t(1)).unwrap();
+    assert_eq!(session.level, Some(AuthLevel::TwoFactor));
+    assert!(session.second_factor_at.is_some());
+    let oidc = ExternalLogin {
+        provider: Some("corp".to_owned()),
+        ..pin_login("a@example.com")
+    };
+    assert_ne!(pin_login("a@example.com").session_key(), oidc.session_key());
+    assert_eq!(s.revoke_user(&oidc.session_key()), 0);
+    assert_eq!(s.revoke_user(&pin_login("a@example.com").session_key()), 1);
+}
