@@ -31,6 +31,10 @@ export async function launch() {
   mkdirSync(nssdb, { recursive: true });
   execFileSync("certutil", ["-d", `sql:${nssdb}`, "-N", "--empty-password"]);
   execFileSync("certutil", ["-d", `sql:${nssdb}`, "-A", "-t", "C,,", "-n", "Portless test CA", "-i", env("PORTLESS_CA_PEM")]);
+  if (process.env.PORTLESS_EXTRA_CA_PEM) {
+    // Another peer's CA (the test identity provider's), trusted the same way.
+    execFileSync("certutil", ["-d", `sql:${nssdb}`, "-A", "-t", "C,,", "-n", "Portless test IdP CA", "-i", process.env.PORTLESS_EXTRA_CA_PEM]);
+  }
   const browser = await chromium.launch({
     executablePath: process.env.PORTLESS_CHROMIUM || "/usr/bin/chromium",
     headless: true,

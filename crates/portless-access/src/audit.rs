@@ -127,6 +127,12 @@ pub enum LoginStep {
     Logout,
     /// A service token presented.
     ServiceToken,
+    /// A login through an upstream OpenID provider.
+    Oidc,
+    /// An email PIN asked for (the result says whether one was sent).
+    EmailPinRequest,
+    /// An email PIN typed in.
+    EmailPin,
 }
 
 impl LoginStep {
@@ -140,6 +146,9 @@ impl LoginStep {
             Self::CodeExchange => "code_exchange",
             Self::Logout => "logout",
             Self::ServiceToken => "service_token",
+            Self::Oidc => "oidc",
+            Self::EmailPinRequest => "email_pin_request",
+            Self::EmailPin => "email_pin",
         }
     }
 
@@ -153,6 +162,9 @@ impl LoginStep {
             Self::CodeExchange => "login:code_exchange",
             Self::Logout => "logout",
             Self::ServiceToken => "token",
+            Self::Oidc => "login:oidc",
+            Self::EmailPinRequest => "login:email_pin_request",
+            Self::EmailPin => "login:email_pin",
         }
     }
 }

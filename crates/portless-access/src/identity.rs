@@ -13,15 +13,45 @@ pub enum AuthLevel {
     TwoFactor,
 }
 
+/// Where a person's identity comes from.
+///
+/// Rules treat the sources differently on purpose: a rule that names nobody (`one_factor`
+/// without `subject`) admits users-file users only, so adding a provider or the email PIN
+/// never widens a policy written before them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The users file (`authentication_backend.file`).
+    UsersFile,
+    /// An upstream OpenID provider, by its configured name.
+    Oidc(String),
+    /// A PIN mailed to the address.
+    EmailPin,
+}
+
+impl Source {
+    /// The name `provider:` subjects use for this source: `users`, `email`, or the
+    /// provider's name.
+    pub fn provider_name(&self) -> &str {
+        match self {
+            Source::UsersFile => "users",
+            Source::Oidc(name) => name,
+            Source::EmailPin => "email",
+        }
+    }
+}
+
 /// Who is behind a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
-    /// A person from the users file (or, later, an upstream provider).
+    /// A person: from the users file, an upstream provider or an email PIN.
     User {
-        /// Canonical username (lowercase), as in the users file.
+        /// Canonical username (lowercase) for the users file; the lowercase email address
+        /// for the other sources.
         name: String,
         /// How strongly this session was authenticated.
         level: AuthLevel,
+        /// Where the identity comes from.
+        source: Source,
     },
     /// A machine presenting a service token.
     ServiceToken {
@@ -43,11 +73,24 @@ pub struct Identity {
     pub display_name: String,
     /// Email address, if known.
     pub email: Option<String>,
-    /// Groups, as in the users file.
+    /// Groups, as in the users file (or as the provider's groups claim says).
     pub groups: Vec<String>,
 }
 
 impl Identity {
+    /// Where a person's identity comes from; `None` for a service token.
+    pub fn source(&self) -> Option<&Source> {
+        match &self.subject {
+            Subject::User { source, .. } => Some(source),
+            Subject::ServiceToken { .. } => None,
+        }
+    }
+
+    /// Whether this is a person from another source than the users file.
+    pub fn is_external(&self) -> bool {
+        self.source().is_some_and(|s| *s != Source::UsersFile)
+    }
+
     /// The name identity headers and the assertion's `sub` carry: the username, or the
     /// service token's client id.
     pub fn name(&self) -> &str {

@@ -49,4 +49,4 @@ pub mod session;
 pub mod totp;
 pub mod users;
 
-pub use identity::{AccessRequest, AuthLevel, Identity, Subject};
+pub use identity::{AccessRequest, AuthLevel, Identity, Source, Subject};

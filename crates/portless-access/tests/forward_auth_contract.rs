@@ -103,6 +103,7 @@ fn alice() -> Identity {
         subject: Subject::User {
             name: "alice".into(),
             level: AuthLevel::OneFactor,
+            source: portless_access::Source::UsersFile,
         },
         display_name: "Alice Doe".into(),
         email: Some("alice@example.com".into()),

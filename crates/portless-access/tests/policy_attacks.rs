@@ -188,6 +188,7 @@ fn class_f_network_rules_with_subjects_still_need_the_subject() {
         subject: Subject::User {
             name: "bob".into(),
             level: AuthLevel::TwoFactor,
+            source: portless_access::Source::UsersFile,
         },
         display_name: "Bob".into(),
         email: None,

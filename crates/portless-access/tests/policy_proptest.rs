@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use portless_access::config::AccessConfig;
 use portless_access::policy::AccessControl;
-use portless_access::{AccessRequest, AuthLevel, Identity, Subject};
+use portless_access::{AccessRequest, AuthLevel, Identity, Source, Subject};
 use proptest::prelude::*;
 
 fn policy() -> &'static AccessControl {
@@ -40,6 +40,10 @@ access_control:
     - domain: app.example.com
       subject: [["user:alice", "group:dev"], "token:ci"]
       policy: two_factor
+    - domain: ["*.example.com", mail.x.org]
+      subject: [["provider:corp", "group:dev"], "email_domain:example.com", "email:a@x.org", "provider:users"]
+      methods: [GET]
+      policy: one_factor
 "#,
             "prop.yml",
         )
@@ -49,15 +53,25 @@ access_control:
     })
 }
 
+fn source() -> impl Strategy<Value = Source> {
+    prop_oneof![
+        Just(Source::UsersFile),
+        Just(Source::EmailPin),
+        "(corp|other)".prop_map(Source::Oidc),
+    ]
+}
+
 fn identity() -> impl Strategy<Value = Option<Identity>> {
     prop_oneof![
         Just(None),
         (
             "\\PC{0,12}",
             any::<bool>(),
-            proptest::collection::vec("\\PC{0,8}", 0..3)
+            proptest::collection::vec("\\PC{0,8}", 0..3),
+            source(),
+            proptest::option::of("[a-z]{0,5}@(example\\.com|x\\.org|)"),
         )
-            .prop_map(|(name, two, groups)| Some(Identity {
+            .prop_map(|(name, two, groups, source, email)| Some(Identity {
                 subject: Subject::User {
                     name,
                     level: if two {
@@ -65,9 +79,10 @@ fn identity() -> impl Strategy<Value = Option<Identity>> {
                     } else {
                         AuthLevel::OneFactor
                     },
+                    source,
                 },
                 display_name: String::new(),
-                email: None,
+                email,
                 groups,
             })),
         "\\PC{0,8}".prop_map(|name| Some(Identity {

@@ -24,6 +24,7 @@ fn user(name: &str, level: AuthLevel, groups: &[&str]) -> Identity {
         subject: Subject::User {
             name: name.into(),
             level,
+            source: portless_access::Source::UsersFile,
         },
         display_name: name.into(),
         email: Some(format!("{name}@example.com")),

@@ -194,6 +194,7 @@ mod tests {
             subject: Subject::User {
                 name: "alice".into(),
                 level: AuthLevel::OneFactor,
+                source: portless_access::Source::UsersFile,
             },
             display_name: String::new(),
             email: None,

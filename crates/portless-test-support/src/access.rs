@@ -67,6 +67,11 @@ pub struct AccessFixture {
     rules: String,
     /// `session.inactivity` and `session.expiration`, as written in the file.
     pub session_times: (String, String),
+    /// Lines under `authentication_backend:` beside `file:` (`oidc:`, `email_pin:`), each
+    /// indented by two spaces.
+    pub backend_extra: String,
+    /// Top-level sections added to the file (`notifier:`...).
+    pub top_extra: String,
 }
 
 impl AccessFixture {
@@ -87,7 +92,17 @@ impl AccessFixture {
             users,
             rules: rules.to_owned(),
             session_times: ("5m".to_owned(), "1h".to_owned()),
+            backend_extra: String::new(),
+            top_extra: String::new(),
         }
+    }
+
+    /// The same with sign-in methods: `backend` lines go under `authentication_backend:`
+    /// (indented two spaces), `top` sections at the top level.
+    pub fn with_sign_in(mut self, backend: &str, top: &str) -> Self {
+        self.backend_extra = backend.to_owned();
+        self.top_extra = top.to_owned();
+        self
     }
 
     /// Writes the configuration for a portal on `port`, and the options for the edge.
@@ -106,11 +121,13 @@ impl AccessFixture {
         let text = format!(
             "# An SSO portal configuration, as people already have it.\n\
              theme: auto\n\
-             authentication_backend:\n  file:\n    path: {users}\n\
+             authentication_backend:\n  file:\n    path: {users}\n{backend}\
              session:\n  inactivity: {inactivity}\n  expiration: {expiration}\n  cookies:\n    - domain: {DOMAIN}\n      authelia_url: https://{PORTAL}:{port}\n\
              regulation:\n  max_retries: 3\n  find_time: 2m\n  ban_time: 5m\n\
              totp:\n  issuer: Portless tests\n\
-             {rules}",
+             {top}{rules}",
+            backend = self.backend_extra,
+            top = self.top_extra,
             users = self.users.display(),
             inactivity = self.session_times.0,
             expiration = self.session_times.1,

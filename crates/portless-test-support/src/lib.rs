@@ -11,7 +11,8 @@
 //! * `client` — [`TestClient`]: HTTPS client resolving every hostname to the edge;
 //! * `browser` — [`Browser`]: cookies, forms and redirects for portal tests;
 //! * `ws` — minimal WebSocket framing for echo tests;
-//! * `memory` — resident-memory sampling of this process.
+//! * `memory` — resident-memory sampling of this process;
+//! * `peers` — the real OpenID provider and SMTP server the sign-in tests talk to.
 
 // A test harness: a failed set-up step should panic with its message, like an assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,6 +23,7 @@ mod client;
 mod harness;
 mod memory;
 mod origin;
+pub mod peers;
 pub mod ws;
 
 pub use browser::{Browser, Page, form_body};

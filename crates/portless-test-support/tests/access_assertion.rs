@@ -99,6 +99,7 @@ fn alice() -> Identity {
         subject: Subject::User {
             name: "alice".into(),
             level: AuthLevel::TwoFactor,
+            source: portless_access::Source::UsersFile,
         },
         display_name: "Alice".into(),
         email: Some("alice@example.com".into()),

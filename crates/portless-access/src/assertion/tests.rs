@@ -34,6 +34,7 @@ fn alice() -> Identity {
         subject: Subject::User {
             name: "alice".into(),
             level: AuthLevel::TwoFactor,
+            source: crate::Source::UsersFile,
         },
         display_name: "Alice Doe".into(),
         email: Some("alice@example.com".into()),

@@ -397,9 +397,11 @@ impl ProblemKind {
             K::DuplicateNetwork { .. } => {
                 "give each named network its own name, or merge their `networks` lists".into()
             }
-            K::InvalidSubject { .. } => "write `user:NAME`, `group:NAME` or `token:NAME` (a \
-                                         service token); a list means any of them, a list \
-                                         inside the list means all of them"
+            K::InvalidSubject { .. } => "write `user:NAME`, `group:NAME`, `token:NAME` (a \
+                                         service token), `email:alice@example.com`, \
+                                         `email_domain:example.com` or `provider:NAME` (an \
+                                         OIDC provider, `email` or `users`); a list means any \
+                                         of them, a list inside the list means all of them"
                 .into(),
             K::InvalidQuery { fix, .. } => (*fix).into(),
             K::InvalidUrl { .. } => "write it like `https://auth.example.com` (https, a host, \

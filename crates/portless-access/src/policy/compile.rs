@@ -565,8 +565,9 @@ impl RuleCompiler<'_, '_> {
     }
 }
 
-/// `user:NAME`, `group:NAME`, `token:NAME` / `service_token:NAME`; `oauth2:client:ID` is
-/// kept as a subject that never matches. `None` for anything else.
+/// `user:NAME`, `group:NAME`, `token:NAME` / `service_token:NAME`, `email:ADDRESS`,
+/// `email_domain:DOMAIN`, `provider:NAME`; `oauth2:client:ID` is kept as a subject that
+/// never matches. `None` for anything else (or a malformed address, domain or name).
 fn parse_subject(written: &str) -> Option<SubjectMatcher> {
     let written = written.trim();
     let named = |prefix: &str| {
@@ -581,6 +582,20 @@ fn parse_subject(written: &str) -> Option<SubjectMatcher> {
         Some(SubjectMatcher::Group(name.to_owned()))
     } else if let Some(name) = named("token:").or_else(|| named("service_token:")) {
         Some(SubjectMatcher::Token(name.to_owned()))
+    } else if let Some(address) = named("email:") {
+        let (local, domain) = address.rsplit_once('@')?;
+        let plain = |part: &str| !part.is_empty() && !part.contains(char::is_whitespace);
+        (plain(local) && plain(domain) && !local.contains('@'))
+            .then(|| SubjectMatcher::Email(address.to_lowercase()))
+    } else if let Some(domain) = named("email_domain:") {
+        let ok = !domain.contains(['@', '*', '/', ':']) && !domain.contains(char::is_whitespace);
+        ok.then(|| SubjectMatcher::EmailDomain(domain.trim_end_matches('.').to_lowercase()))
+    } else if let Some(name) = named("provider:") {
+        let ok = name.len() <= 32
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        ok.then(|| SubjectMatcher::Provider(name.to_owned()))
     } else if named("oauth2:client:").is_some() {
         Some(SubjectMatcher::Never(written.to_owned()))
     } else {

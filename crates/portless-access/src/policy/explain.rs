@@ -9,7 +9,7 @@ use std::fmt;
 use super::rule::{Miss, Outcome, Rule};
 use super::{AccessControl, Decision, Policy, RuleRef};
 use crate::config::Position;
-use crate::identity::{AccessRequest, AuthLevel, Identity, Subject};
+use crate::identity::{AccessRequest, AuthLevel, Identity, Source, Subject};
 
 /// The decision for one request, the rule that took it, and why every earlier rule did
 /// not. Its `Display` is the output of `portless policy test`.
@@ -77,6 +77,13 @@ impl AccessControl {
         {
             decided_by.push_str("; service tokens cannot log in, so a token is denied");
         }
+        if matches!(self.default_policy, Policy::OneFactor | Policy::TwoFactor)
+            && request.identity.is_some_and(Identity::is_external)
+        {
+            decided_by.push_str(
+                "; it admits users-file users only, so an identity from a provider or an email PIN is denied",
+            );
+        }
         Explanation {
             decision,
             request: describe_request(request),
@@ -134,12 +141,21 @@ fn describe_request(request: &AccessRequest<'_>) -> String {
 
 fn describe_identity(identity: &Identity) -> String {
     match &identity.subject {
-        Subject::User { name, level } => {
+        Subject::User {
+            name,
+            level,
+            source,
+        } => {
             let level = match level {
                 AuthLevel::OneFactor => "one factor",
                 AuthLevel::TwoFactor => "two factors",
             };
-            format!("user {name} ({level}, groups: {})", groups(identity))
+            let from = match source {
+                Source::UsersFile => String::new(),
+                Source::Oidc(provider) => format!(" from provider {provider}"),
+                Source::EmailPin => " from an email PIN".to_owned(),
+            };
+            format!("user {name}{from} ({level}, groups: {})", groups(identity))
         }
         Subject::ServiceToken { name, .. } => format!("service token {name}"),
     }
@@ -283,6 +299,12 @@ fn reason(rule: &Rule, miss: Miss, request: &AccessRequest<'_>) -> String {
         Miss::Subject => format!(
             "subject {} not met by {}",
             subjects(rule),
+            request.identity.map_or_else(String::new, describe_identity)
+        ),
+        Miss::ExternalNotNamed => format!(
+            "policy {} without a subject admits users-file users only; {} needs a rule whose \
+             subject names it (email:, email_domain:, group: or provider:)",
+            rule.policy,
             request.identity.map_or_else(String::new, describe_identity)
         ),
         Miss::TokenNotNamed => {

@@ -28,12 +28,14 @@ use crate::identity::{AccessRequest, AuthLevel};
 
 pub(crate) mod compile;
 mod explain;
+mod methods;
 pub(crate) mod raw;
 mod rule;
 #[cfg(test)]
 mod tests;
 
 pub use explain::{Explanation, SkippedRule};
+pub use methods::LoginMethods;
 
 use rule::{Outcome, Rule};
 

@@ -13,7 +13,7 @@ use regex::Regex;
 
 use super::{Decision, Policy, RuleRef};
 use crate::config::Position;
-use crate::identity::{AccessRequest, AuthLevel, Identity, Subject};
+use crate::identity::{AccessRequest, AuthLevel, Identity, Source, Subject};
 
 // === Rule ===
 
@@ -69,6 +69,9 @@ pub(crate) enum Miss {
     Subject,
     /// A service token on a `one_factor`/`two_factor` rule that does not name it.
     TokenNotNamed,
+    /// A person from a provider or an email PIN on a `one_factor`/`two_factor` rule without
+    /// a subject (such rules admit users-file users only).
+    ExternalNotNamed,
 }
 
 /// How the host criteria matched.
@@ -122,6 +125,14 @@ impl Rule {
         }
         if !self.subjects.is_empty() && !self.matches_subjects(identity) {
             return Outcome::Skip(Miss::Subject);
+        }
+        // Fail closed for people from other sources: a rule that names nobody was written
+        // for the users file, so only a subject they meet admits them.
+        if identity.is_external()
+            && self.subjects.is_empty()
+            && matches!(self.policy, Policy::OneFactor | Policy::TwoFactor)
+        {
+            return Outcome::Skip(Miss::ExternalNotNamed);
         }
         let is_token = matches!(identity.subject, Subject::ServiceToken { .. });
         // Only `token:` subjects can be met by a token, so a rule with subjects that a
@@ -226,6 +237,10 @@ pub(crate) fn apply_policy(
         let level = policy.login_level();
         return Decision::LoginRequired { level, rule };
     };
+    if identity.is_external() && rule == RuleRef::Default {
+        // The default policy names nobody: it admits users-file users only.
+        return Decision::Deny { rule };
+    }
     match identity.subject {
         Subject::ServiceToken { .. } if names_token => Decision::Allow { rule },
         // A token reaching a login policy that does not name it (the default policy):
@@ -310,8 +325,14 @@ impl DomainRegex {
         let Some(identity) = identity else {
             return HostMatch::NeedsSubject;
         };
-        let Subject::User { name, .. } = &identity.subject else {
-            // A token has no user name or groups to compare.
+        let Subject::User {
+            name,
+            source: Source::UsersFile,
+            ..
+        } = &identity.subject
+        else {
+            // A token has no user name or groups to compare; the names and groups these
+            // regexes capture are the users file's.
             return HostMatch::SubjectNotMet;
         };
         let captured = |i: Option<usize>| i.map(|i| captures.get(i).map_or("", |m| m.as_str()));
@@ -507,6 +528,13 @@ pub(crate) enum SubjectMatcher {
     Group(String),
     /// `token:NAME` (or `service_token:NAME`).
     Token(String),
+    /// `email:ADDRESS`, lowercase; any source's address, compared case-insensitively.
+    Email(String),
+    /// `email_domain:DOMAIN`, lowercase: the address's domain, exactly (no subdomains).
+    EmailDomain(String),
+    /// `provider:NAME`: where the identity comes from (`users`, `email`, or an OIDC
+    /// provider's name).
+    Provider(String),
     /// A subject kind of the incumbent Portless does not have (`oauth2:client:...`): never
     /// met.
     Never(String),
@@ -515,11 +543,30 @@ pub(crate) enum SubjectMatcher {
 impl SubjectMatcher {
     pub fn is_met_by(&self, identity: &Identity) -> bool {
         match (self, &identity.subject) {
-            (SubjectMatcher::User(want), Subject::User { name, .. }) => eq_ignore_case(want, name),
-            (SubjectMatcher::Group(want), Subject::User { .. }) => {
-                identity.groups.iter().any(|g| g == want)
+            (
+                SubjectMatcher::User(want),
+                Subject::User {
+                    name,
+                    source: Source::UsersFile,
+                    ..
+                },
+            ) => eq_ignore_case(want, name),
+            (SubjectMatcher::Group(want), Subject::User { source, .. }) => {
+                *source != Source::EmailPin && identity.groups.iter().any(|g| g == want)
             }
             (SubjectMatcher::Token(want), Subject::ServiceToken { name, .. }) => want == name,
+            (SubjectMatcher::Email(want), Subject::User { .. }) => identity
+                .email
+                .as_deref()
+                .is_some_and(|email| eq_ignore_case(want, email)),
+            (SubjectMatcher::EmailDomain(want), Subject::User { .. }) => identity
+                .email
+                .as_deref()
+                .and_then(|email| email.rsplit_once('@'))
+                .is_some_and(|(local, domain)| !local.is_empty() && eq_ignore_case(want, domain)),
+            (SubjectMatcher::Provider(want), Subject::User { source, .. }) => {
+                source.provider_name() == want
+            }
             _ => false,
         }
     }
@@ -531,6 +578,9 @@ impl fmt::Display for SubjectMatcher {
             SubjectMatcher::User(name) => write!(f, "user:{name}"),
             SubjectMatcher::Group(name) => write!(f, "group:{name}"),
             SubjectMatcher::Token(name) => write!(f, "token:{name}"),
+            SubjectMatcher::Email(address) => write!(f, "email:{address}"),
+            SubjectMatcher::EmailDomain(domain) => write!(f, "email_domain:{domain}"),
+            SubjectMatcher::Provider(name) => write!(f, "provider:{name}"),
             SubjectMatcher::Never(written) => f.write_str(written),
         }
     }

@@ -30,6 +30,7 @@ fn user(name: &str, level: AuthLevel, groups: &[&str]) -> Identity {
         subject: Subject::User {
             name: name.into(),
             level,
+            source: crate::Source::UsersFile,
         },
         display_name: name.into(),
         email: None,
@@ -914,4 +915,183 @@ fn policy_names_suggest_the_intended_one() {
             "{written}: {text}"
         );
     }
+}
+
+// === identities from providers and the email PIN ===
+
+fn external(email: &str, source: crate::Source, level: AuthLevel, groups: &[&str]) -> Identity {
+    Identity {
+        subject: Subject::User {
+            name: email.into(),
+            level,
+            source,
+        },
+        display_name: email.into(),
+        email: Some(email.into()),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+    }
+}
+
+fn corp(email: &str, groups: &[&str]) -> Identity {
+    external(email, crate::Source::Oidc("corp".into()), ONE, groups)
+}
+
+fn emailed(email: &str) -> Identity {
+    external(email, crate::Source::EmailPin, ONE, &[])
+}
+
+fn as_who<'a>(host: &'a str, who: &'a Identity) -> AccessRequest<'a> {
+    AccessRequest {
+        identity: Some(who),
+        ..req(host, "/")
+    }
+}
+
+const SOURCES: &str = r#"    - domain: corp.example.com
+      policy: one_factor
+      subject: ["provider:corp"]
+    - domain: team.example.com
+      policy: one_factor
+      subject: [["provider:corp", "group:admins"]]
+    - domain: mail.example.com
+      policy: one_factor
+      subject: ["email_domain:example.com"]
+    - domain: bob.example.com
+      policy: one_factor
+      subject: ["email:Bob@Partner.net"]
+    - domain: users.example.com
+      policy: one_factor
+      subject: ["provider:users"]
+    - domain: admin.example.com
+      policy: one_factor
+      subject: ["group:admins"]
+    - domain: "*.example.com"
+      policy: one_factor
+"#;
+
+#[test]
+fn provider_and_pin_identities_meet_the_subjects_that_name_them() {
+    let p = policy(&wrap(SOURCES));
+    let alice = corp("alice@example.com", &["admins"]);
+    let dave = corp("dave@example.com", &["dev"]);
+    let carol = emailed("carol@example.com");
+    let bob = emailed("bob@partner.net");
+    let local = user("alice", ONE, &["admins"]);
+    let allow = |i| Decision::Allow { rule: rule(i) };
+    assert_eq!(p.evaluate(&as_who("corp.example.com", &alice)), allow(0));
+    assert_eq!(p.evaluate(&as_who("team.example.com", &alice)), allow(1));
+    assert_eq!(p.evaluate(&as_who("mail.example.com", &carol)), allow(2));
+    assert_eq!(p.evaluate(&as_who("mail.example.com", &dave)), allow(2));
+    assert_eq!(p.evaluate(&as_who("bob.example.com", &bob)), allow(3));
+    assert_eq!(p.evaluate(&as_who("users.example.com", &local)), allow(4));
+    // Group from the provider: yes; a PIN carries no groups.
+    assert_eq!(p.evaluate(&as_who("admin.example.com", &alice)), allow(5));
+    // Fail closed: rules that name nobody (the wildcard) and the default admit only the
+    // users file, so a provider or PIN identity that no subject names is refused.
+    let deny_default = Decision::Deny {
+        rule: RuleRef::Default,
+    };
+    assert_eq!(
+        p.evaluate(&as_who("corp.example.com", &carol)),
+        deny_default
+    );
+    assert_eq!(p.evaluate(&as_who("team.example.com", &dave)), deny_default);
+    assert_eq!(
+        p.evaluate(&as_who("users.example.com", &alice)),
+        deny_default
+    );
+    assert_eq!(p.evaluate(&as_who("app.example.com", &alice)), deny_default);
+    assert_eq!(
+        p.evaluate(&as_who("admin.example.com", &carol)),
+        deny_default
+    );
+    // The users-file user still gets the wildcard rule.
+    assert_eq!(p.evaluate(&as_who("corp.example.com", &local)), allow(6));
+    let open = policy("access_control:\n  default_policy: one_factor\n");
+    assert_eq!(
+        open.evaluate(&as_who("any.example.com", &carol)),
+        deny_default
+    );
+    assert_eq!(
+        open.evaluate(&as_who("any.example.com", &local)),
+        Decision::Allow {
+            rule: RuleRef::Default
+        }
+    );
+}
+
+#[test]
+fn user_subjects_and_domain_regex_captures_are_the_users_files() {
+    let p = policy(&wrap(
+        "    - domain: a.example.com\n      policy: one_factor\n      subject: [\"user:alice@example.com\"]\n    - domain_regex: '^(?P<User>\\w+)\\.example\\.com$'\n      policy: one_factor\n",
+    ));
+    // A provider that reports the name of a local user does not become that user.
+    let alias = corp("alice@example.com", &[]);
+    assert_eq!(
+        p.evaluate(&as_who("a.example.com", &alias)),
+        Decision::Deny {
+            rule: RuleRef::Default
+        }
+    );
+    let alice = corp("alice", &[]);
+    assert_eq!(
+        p.evaluate(&as_who("alice.example.com", &alice)),
+        Decision::Deny {
+            rule: RuleRef::Default
+        }
+    );
+}
+
+#[test]
+fn a_provider_that_counts_two_factors_meets_two_factor_rules() {
+    let p = policy(&wrap(
+        "    - domain: git.example.com\n      policy: two_factor\n      subject: [\"provider:corp\"]\n",
+    ));
+    let one = corp("a@example.com", &[]);
+    let two = external(
+        "a@example.com",
+        crate::Source::Oidc("corp".into()),
+        TWO,
+        &[],
+    );
+    assert_eq!(
+        p.evaluate(&as_who("git.example.com", &one)),
+        Decision::SecondFactorRequired { rule: rule(0) }
+    );
+    assert_eq!(
+        p.evaluate(&as_who("git.example.com", &two)),
+        Decision::Allow { rule: rule(0) }
+    );
+}
+
+#[test]
+fn malformed_provider_subjects_are_refused_with_the_grammar() {
+    for bad in [
+        "email:alice",
+        "email:@example.com",
+        "email:alice@",
+        "email_domain:*.example.com",
+        "email_domain:a@b",
+        "provider:Corp SSO",
+    ] {
+        let e = errors(&wrap(&format!(
+            "    - domain: a.example.com\n      policy: one_factor\n      subject: [\"{bad}\"]\n"
+        )));
+        assert!(
+            e.contains("invalid subject") && e.contains("email_domain:"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn explain_names_the_source_and_the_fail_closed_rule() {
+    let p = policy(&wrap(SOURCES));
+    let carol = emailed("carol@example.com");
+    let text = p.explain(&as_who("app.example.com", &carol)).to_string();
+    assert!(
+        text.contains("user carol@example.com from an email PIN"),
+        "{text}"
+    );
+    assert!(text.contains("admits users-file users only"), "{text}");
 }

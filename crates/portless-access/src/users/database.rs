@@ -83,6 +83,7 @@ impl User {
             subject: Subject::User {
                 name: self.name.clone(),
                 level,
+                source: crate::Source::UsersFile,
             },
             display_name: self.display_name.clone(),
             email: self.email.clone(),
@@ -142,6 +143,7 @@ impl AuthenticatedUser {
             subject: Subject::User {
                 name: self.name.clone(),
                 level,
+                source: crate::Source::UsersFile,
             },
             display_name: self.display_name.clone(),
             email: self.email.clone(),

@@ -312,7 +312,8 @@ fn right_password_authenticates_with_the_canonical_name() {
         identity.subject,
         Subject::User {
             name: "alice".into(),
-            level: AuthLevel::OneFactor
+            level: AuthLevel::OneFactor,
+            source: crate::Source::UsersFile,
         }
     );
     assert_eq!(identity.email.as_deref(), Some("Alice@Example.com"));

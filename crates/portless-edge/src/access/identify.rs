@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use http::HeaderMap;
 use portless_access::service_token::token_from_headers;
-use portless_access::session::AppSessionId;
-use portless_access::{AuthLevel, Identity};
+use portless_access::session::{AppSessionId, ExternalLogin};
+use portless_access::{AuthLevel, Identity, Source, Subject};
 use secrecy::ExposeSecret as _;
 
 use super::EdgeAccess;
@@ -60,9 +60,41 @@ pub(crate) async fn identify(
     else {
         return Presented::Anonymous;
     };
-    match user_identity(access, &view.user, view.level) {
+    match session_identity(access, &view.user, view.level, view.external.as_ref()) {
         Some(identity) => Presented::Identity(identity),
         None => Presented::Anonymous,
+    }
+}
+
+/// The identity of a session: from its external login when it has one (kept whole in the
+/// session), else from the users file as it is now.
+pub(crate) fn session_identity(
+    access: &EdgeAccess,
+    user: &str,
+    level: AuthLevel,
+    external: Option<&ExternalLogin>,
+) -> Option<Identity> {
+    match external {
+        Some(login) => Some(external_identity(login, level)),
+        None => user_identity(access, user, level),
+    }
+}
+
+/// The identity an external login proves: named by its email address.
+pub(crate) fn external_identity(login: &ExternalLogin, level: AuthLevel) -> Identity {
+    let source = match &login.provider {
+        Some(provider) => Source::Oidc(provider.clone()),
+        None => Source::EmailPin,
+    };
+    Identity {
+        subject: Subject::User {
+            name: login.email.clone(),
+            level,
+            source,
+        },
+        display_name: login.name.clone().unwrap_or_else(|| login.email.clone()),
+        email: Some(login.email.clone()),
+        groups: login.groups.clone(),
     }
 }
 

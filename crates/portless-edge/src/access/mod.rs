@@ -20,6 +20,7 @@ mod layer;
 mod pages;
 mod portal;
 mod setup;
+mod sign_in;
 
 pub(crate) use layer::AccessLayer;
 pub use setup::AccessOptions;

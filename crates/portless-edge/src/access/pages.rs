@@ -280,6 +280,37 @@ pub(crate) fn logout_confirm(csrf: &str) -> Response<EdgeBody> {
     page(StatusCode::OK, "Sign out", &body)
 }
 
+/// After an email PIN was asked for: the same words whether or not a mail went out.
+pub(crate) fn pin_sent(
+    csrf: &str,
+    rd: Option<&str>,
+    address: &str,
+    error: Option<&str>,
+) -> Response<EdgeBody> {
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    let back = match rd {
+        Some(rd) if !rd.is_empty() => format!("/?rd={}", super::http_util::encode(rd)),
+        _ => "/".to_owned(),
+    };
+    let body = format!(
+        "<h1>Check your email</h1><p>If <strong>{address}</strong> may sign in here, we have sent a code to it. It is valid for 10 minutes and can be used once.</p>{error}\
+<form method=\"post\" action=\"/login/email/verify\">{hidden}\
+<input type=\"hidden\" name=\"email\" value=\"{address}\">\
+<label for=\"code\">Code</label>\
+<input class=\"code\" type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]*\" autocomplete=\"one-time-code\" maxlength=\"6\" required autofocus>\
+<button type=\"submit\">Sign in</button></form><p><a href=\"{back}\">Use another address</a></p>",
+        address = escape(address),
+        error = error_box(error),
+        hidden = hidden(csrf, rd),
+        back = escape(&back),
+    );
+    page(status, "Check your email", &body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

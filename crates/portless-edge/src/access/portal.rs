@@ -28,12 +28,14 @@ use secrecy::SecretString;
 use super::http_util::{
     CookieValue, PORTAL_COOKIE, cookie, encode, read_form, redirect, set_cookie,
 };
-use super::identify::user_identity;
+use super::identify::session_identity;
 use super::setup::PortalSite;
 use super::{EdgeAccess, app_paths, forward, pages};
 use crate::body::EdgeBody;
 use crate::context::{Canonical, RequestContext};
 use crate::edge::EdgeState;
+
+mod sign_in;
 
 type Answer = Result<Response<EdgeBody>, ErrorClass>;
 
@@ -80,10 +82,49 @@ pub(crate) async fn handle(
         }
         (
             Method::POST,
-            "/login" | "/2fa/totp" | "/settings/reauth" | "/settings/totp" | "/logout",
+            "/login"
+            | "/2fa/totp"
+            | "/settings/reauth"
+            | "/settings/totp"
+            | "/logout"
+            | "/login/email"
+            | "/login/email/verify",
         ) => visit.post(path, request).await,
+        (Method::POST, _) if oidc_path(path, "start").is_some() => visit.post(path, request).await,
+        (Method::GET, _) if oidc_path(path, "callback").is_some() => {
+            let name = oidc_path(path, "callback").unwrap_or_default();
+            Ok(visit
+                .oidc_callback(request.headers(), name, canonical.query())
+                .await)
+        }
         _ => Err(ErrorClass::NoRoute),
     }
+}
+
+/// The provider name in `/oidc/<name>/<action>`.
+fn oidc_path<'p>(path: &'p str, action: &str) -> Option<&'p str> {
+    let rest = path.strip_prefix("/oidc/")?;
+    let (name, tail) = rest.split_once('/')?;
+    (tail == action && !name.is_empty()).then_some(name)
+}
+
+/// Where to continue after a sign-in step: the portal's index with the target, which
+/// validates it again.
+fn next_url(rd: Option<&str>) -> String {
+    match rd {
+        Some(rd) if !rd.is_empty() => format!("/?rd={}", encode(rd)),
+        _ => "/".to_owned(),
+    }
+}
+
+/// The page for an `rd` that was refused.
+fn bad_link() -> Response<EdgeBody> {
+    pages::message(
+        StatusCode::BAD_REQUEST,
+        "This sign-in link is not valid",
+        "The address to return to was refused: it must be an https address of an \
+         application this portal serves. Open the application again to get a fresh link.",
+    )
 }
 
 fn stylesheet() -> Response<EdgeBody> {
@@ -160,6 +201,12 @@ impl Visit<'_> {
         }
     }
 
+    /// The sign-in page, offering the methods the target's rules could accept (all of them
+    /// without a target).
+    fn login_page(&self, csrf: &str, rd: Option<&str>, error: Option<&str>) -> Response<EdgeBody> {
+        pages::login(csrf, rd, error)
+    }
+
     /// `GET /?rd=…`: sign in, continue to a second factor, or hand the application a code.
     async fn index(&self, headers: &HeaderMap, canonical: &Canonical) -> Response<EdgeBody> {
         let rd_raw = super::http_util::query_param(canonical.query(), "rd");
@@ -167,12 +214,7 @@ impl Visit<'_> {
             .filter(|m| Method::from_bytes(m.as_bytes()).is_ok())
             .unwrap_or_else(|| "GET".to_owned());
         let Ok(target) = self.validated_rd(rd_raw.as_deref()) else {
-            return pages::message(
-                StatusCode::BAD_REQUEST,
-                "This sign-in link is not valid",
-                "The address to return to was refused: it must be an https address of an \
-                 application this portal serves. Open the application again to get a fresh link.",
-            );
+            return bad_link();
         };
         let (id, session, new) = self.session_or_new(headers);
         let response = self
@@ -194,14 +236,15 @@ impl Visit<'_> {
         method: &str,
     ) -> Response<EdgeBody> {
         let Some(user) = session.user.as_deref() else {
-            return pages::login(&session.csrf_token, rd, None);
+            return self.login_page(&session.csrf_token, rd, None);
         };
         let level = session.level.unwrap_or(AuthLevel::OneFactor);
-        let Some(identity) = user_identity(self.access, user, level) else {
+        let identity = session_identity(self.access, user, level, session.external.as_ref());
+        let Some(identity) = identity else {
             // Removed or disabled since login: the session ends here.
             self.access.sessions.revoke(id);
             let (id, fresh) = self.access.sessions.create_anonymous(self.now);
-            return with_session(pages::login(&fresh.csrf_token, rd, None), &id);
+            return with_session(self.login_page(&fresh.csrf_token, rd, None), &id);
         };
         let Some(target) = target else {
             return pages::message(
@@ -238,9 +281,22 @@ impl Visit<'_> {
                             encode(&target.path_and_query)
                         ),
                     ),
-                    None => pages::login(&session.csrf_token, rd, None),
+                    None => self.login_page(&session.csrf_token, rd, None),
                 }
             }
+            Decision::SecondFactorRequired { .. }
+            | Decision::LoginRequired {
+                level: AuthLevel::TwoFactor,
+                ..
+            } if session.external.is_some() => pages::message_with_link(
+                StatusCode::FORBIDDEN,
+                "Two-step verification needed",
+                &format!(
+                    "This application needs two-step verification, which a sign-in as {} cannot give here. Sign in with an account of this portal instead.",
+                    identity.name()
+                ),
+                ("Sign in with another account", "/logout"),
+            ),
             Decision::SecondFactorRequired { .. }
             | Decision::LoginRequired {
                 level: AuthLevel::TwoFactor,
@@ -257,7 +313,7 @@ impl Visit<'_> {
                     )
                 }
             }
-            Decision::LoginRequired { .. } => pages::login(&session.csrf_token, rd, None),
+            Decision::LoginRequired { .. } => self.login_page(&session.csrf_token, rd, None),
             Decision::Deny { .. } => pages::denied(
                 Some(identity.name()),
                 &self.context.request_id,
@@ -292,8 +348,13 @@ impl Visit<'_> {
                 "This form is out of date or was not sent from this portal. Go back, reload the page and try again.",
             ));
         }
+        if let Some(name) = oidc_path(path, "start") {
+            return Ok(self.oidc_start(&id, name, &form).await);
+        }
         Ok(match path {
             "/login" => self.login(&id, &form).await,
+            "/login/email" => self.pin_request(&id, &session, &form),
+            "/login/email/verify" => self.pin_verify(&id, &session, &form),
             "/2fa/totp" => self.totp(&id, &session, &form).await,
             "/settings/reauth" => self.reauth(&id, &session, &form).await,
             "/settings/totp" => self.confirm_totp(&id, &session, &form).await,
@@ -326,7 +387,7 @@ impl Visit<'_> {
     fn expired(&self) -> Response<EdgeBody> {
         let (id, session) = self.access.sessions.create_anonymous(self.now);
         with_session(
-            pages::login(
+            self.login_page(
                 &session.csrf_token,
                 None,
                 Some("That form had expired. Please sign in again."),
@@ -389,7 +450,7 @@ impl Visit<'_> {
                     .get(id, self.now)
                     .map(|s| s.csrf_token)
                     .unwrap_or_default();
-                pages::login(&csrf, rd, Some("Incorrect username or password."))
+                self.login_page(&csrf, rd, Some("Incorrect username or password."))
             }
         }
     }
@@ -459,6 +520,14 @@ impl Visit<'_> {
                 ),
             );
         };
+        if session.external.is_some() {
+            return pages::message_with_link(
+                StatusCode::FORBIDDEN,
+                "Not available for this account",
+                "Two-step verification is set up where this account comes from (your identity provider or mailbox), not here.",
+                ("Back to the portal", "/"),
+            );
+        }
         if self.access.totp_enrolled(user).await && session.level != Some(AuthLevel::TwoFactor) {
             return pages::totp(
                 &session.csrf_token,
@@ -640,6 +709,27 @@ impl Visit<'_> {
     }
 
     fn audit_login(&self, step: LoginStep, who: Option<&str>, result: AuditResult) {
+        self.audit_event(step, who, result, None);
+    }
+
+    /// A login step's audit event with a short reason (`unavailable`, `not_allowed`...).
+    fn audit_detail(
+        &self,
+        step: LoginStep,
+        who: Option<&str>,
+        result: AuditResult,
+        detail: &'static str,
+    ) {
+        self.audit_event(step, who, result, Some(detail));
+    }
+
+    fn audit_event(
+        &self,
+        step: LoginStep,
+        who: Option<&str>,
+        result: AuditResult,
+        detail: Option<&'static str>,
+    ) {
         self.access.audit.record(AuditEvent {
             at: self.now,
             kind: AuditKind::Login(step),
@@ -649,7 +739,7 @@ impl Visit<'_> {
             result,
             client: self.context.client.ip(),
             request_id: self.context.request_id.clone(),
-            detail: None,
+            detail: detail.map(str::to_owned),
         });
     }
 }

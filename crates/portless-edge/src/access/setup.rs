@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::sign_in::SignIn;
 use crate::EdgeError;
 
 /// How access is set up at an edge.
@@ -83,6 +84,8 @@ pub(crate) struct EdgeAccess {
     pub(crate) audit: AuditLog,
     pub(crate) secretbox: Arc<SecretBox>,
     pub(crate) store: Store,
+    /// Upstream providers and the email PIN (read at start, like `session`).
+    pub(crate) sign_in: SignIn,
     /// Content hash of the configuration file last applied.
     config_hash: RwLock<Vec<u8>>,
     /// The published key set (JWKS), sent to connectors when it changes.
@@ -153,6 +156,8 @@ impl EdgeAccess {
         let redirects = RedirectPolicy::new(portals.iter().map(|p| p.domain.clone()).collect())
             .map_err(|e| access(format!("session.cookies: {e}")))?;
         let audit = AuditLog::new(Some(store.clone()), metrics);
+        let sign_in =
+            SignIn::new(config.oidc, config.notifier.as_ref(), config.email_pin).map_err(access)?;
         let hash = digest(&text);
         let (keys_published, _) = watch::channel(Some(Arc::from(keys.jwks_json(now))));
         info!(
@@ -174,6 +179,7 @@ impl EdgeAccess {
             audit,
             secretbox,
             store,
+            sign_in,
             options,
             config_hash: RwLock::new(hash),
             keys_published,
@@ -254,6 +260,7 @@ impl EdgeAccess {
             let now = SystemTime::now();
             self.sessions.sweep(now);
             self.regulator.sweep(now);
+            self.sign_in.sweep(now);
             match self.keys.rotate_if_due(&self.store, now).await {
                 Ok(true) => {
                     self.keys_published
@@ -266,6 +273,7 @@ impl EdgeAccess {
                 }
             }
         }
+        self.sign_in.shutdown().await;
     }
 }
 

@@ -10,66 +10,30 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use portless_access::oidc::{
     AuthRequest, OidcClient, OidcError, OidcHttpClient, ProviderConfig, ProviderConfigRaw,
 };
+use portless_test_support::peers::OidcPeer;
 use secrecy::ExposeSecret as _;
 use serde_json::json;
 
 const PORTAL: (&str, &str) = ("portal", "portal-secret-0123456789");
 const OTHER: (&str, &str) = ("other-app", "other-secret-0123456789");
 
-/// The node provider process; killed (by its PID) when dropped.
+/// The provider, and the callback URL its clients are registered with.
 struct Peer {
-    child: Child,
+    provider: OidcPeer,
     issuer: String,
     redirect_url: String,
     _callback_port: TcpListener,
 }
 
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tests_oidc_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests-oidc")
-}
-
 /// Starts the provider, or returns None (after printing why) when node or the package is missing.
 fn start_peer() -> Option<Peer> {
-    let dir = tests_oidc_dir();
-    let required = std::env::var("PORTLESS_REQUIRE_OIDC").is_ok_and(|v| v == "1");
-    let node_ok = Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let package_ok = dir
-        .join("node_modules/oidc-provider/package.json")
-        .is_file();
-    if !node_ok || !package_ok {
-        let reason = if node_ok {
-            "tests-oidc/node_modules is missing (run `npm ci --prefix tests-oidc`)"
-        } else {
-            "node is not installed"
-        };
-        assert!(!required, "PORTLESS_REQUIRE_OIDC=1 but {reason}");
-        eprintln!("skipping the OIDC provider test: {reason}");
-        return None;
-    }
     // A loopback port the test owns for the callback; nothing needs to answer there because
     // the test reads the provider's redirect instead of following it.
     let callback_port = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -89,27 +53,10 @@ fn start_peer() -> Option<Peer> {
                     "name": "Bob Unverified", "groups": []},
         },
     });
-    let mut child = Command::new("node")
-        .arg(dir.join("provider.mjs"))
-        .arg(config.to_string())
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start node");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    // Keep draining the provider's stdout so its later writes do not fail with EPIPE.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let issuer = line
-        .trim()
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("provider did not start: {line:?}"))
-        .to_owned();
+    let provider = OidcPeer::start(&config.to_string())?;
     Some(Peer {
-        child,
-        issuer,
+        issuer: provider.issuer.clone(),
+        provider,
         redirect_url,
         _callback_port: callback_port,
     })
@@ -138,65 +85,20 @@ async fn client(peer: &Peer, which: (&str, &str)) -> OidcClient {
         .unwrap()
 }
 
-/// Plays the browser: follows redirects with cookies until the provider sends it to the
-/// callback; returns the callback's `code` and `state`.
+/// Plays the browser at the provider; returns the callback's `code` and `state`.
 async fn browser_login(peer: &Peer, pending: &AuthRequest, account: &str) -> (String, String) {
-    let http: Client<HttpConnector, Empty<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
-    let mut cookies: BTreeMap<String, String> = BTreeMap::new();
-    let mut url = format!("{}&login_hint={account}", pending.url);
-    for _ in 0..12 {
-        let cookie_header = cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut request = http::Request::get(&url);
-        if !cookie_header.is_empty() {
-            request = request.header(http::header::COOKIE, cookie_header);
-        }
-        let response = http
-            .request(request.body(Empty::new()).unwrap())
-            .await
-            .unwrap();
-        for set in response.headers().get_all(http::header::SET_COOKIE) {
-            let pair = set.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() {
-                cookies.remove(name);
-            } else {
-                cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(http::header::LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned());
-        let Some(location) = location.filter(|_| status.is_redirection()) else {
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            panic!(
-                "provider answered {status} at {url}: {}",
-                String::from_utf8_lossy(&body)
-            );
-        };
-        if let Some(query) = location.strip_prefix(&format!("{}?", peer.redirect_url)) {
-            let params: BTreeMap<String, String> = form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect();
-            assert!(
-                !params.contains_key("error"),
-                "provider refused: {params:?}"
-            );
-            return (params["code"].clone(), params["state"].clone());
-        }
-        url = if location.starts_with('/') {
-            format!("{}{location}", peer.issuer)
-        } else {
-            location
-        };
-    }
-    panic!("too many redirects");
+    let location = peer.provider.authorize(&pending.url, account).await;
+    let query = location
+        .strip_prefix(&format!("{}?", peer.redirect_url))
+        .unwrap_or_else(|| panic!("not sent to the callback: {location}"));
+    let params: BTreeMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    assert!(
+        !params.contains_key("error"),
+        "provider refused: {params:?}"
+    );
+    (params["code"].clone(), params["state"].clone())
 }
 
 #[tokio::test]
