@@ -20,6 +20,7 @@ use serde_saphyr::Spanned;
 use super::diagnostic::{Position, Problem, ProblemKind, Warning, WarningKind};
 use super::raw::{
     RawAuthBackend, RawCookie, RawFile, RawFileBackend, RawRegulation, RawSession, RawTotp,
+    RawWebauthn,
 };
 use crate::policy::raw::{RawAccessControl, RawNetwork, RawQuery, RawRule};
 
@@ -90,6 +91,7 @@ static TOP: Section = Section {
             "authentication_backend",
             Child::Map("`authentication_backend`", &AUTH_BACKEND),
         ),
+        ("webauthn", Child::Map("`webauthn`", &WEBAUTHN)),
     ],
     strict: false,
 };
@@ -183,6 +185,21 @@ static AUTH_BACKEND: Section = Section {
 static FILE_BACKEND: Section = Section {
     fields: serde_fields::<RawFileBackend>,
     ignored: &["watch", "search", "password", "extra_attributes"],
+    children: &[],
+    strict: false,
+};
+
+static WEBAUTHN: Section = Section {
+    fields: serde_fields::<RawWebauthn>,
+    ignored: &[
+        "enable_passkey_login",
+        "experimental_enable_passkey_uv_two_factors",
+        "experimental_enable_passkey_upgrade",
+        "attestation_conveyance_preference",
+        "selection_criteria",
+        "metadata",
+        "filtering",
+    ],
     children: &[],
     strict: false,
 };

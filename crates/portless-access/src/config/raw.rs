@@ -24,6 +24,7 @@ pub(crate) struct RawFile {
     pub regulation: Option<RawRegulation>,
     pub totp: Option<RawTotp>,
     pub authentication_backend: Option<RawAuthBackend>,
+    pub webauthn: Option<RawWebauthn>,
 }
 
 /// `session:`.
@@ -86,4 +87,14 @@ pub(crate) struct RawAuthBackend {
 #[serde(default)]
 pub(crate) struct RawFileBackend {
     pub path: Option<Text>,
+}
+
+/// `webauthn:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawWebauthn {
+    pub disable: Option<bool>,
+    pub display_name: Option<Text>,
+    pub user_verification: Option<Text>,
+    pub timeout: Option<Text>,
 }
