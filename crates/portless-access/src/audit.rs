@@ -127,6 +127,14 @@ pub enum LoginStep {
     Logout,
     /// A service token presented.
     ServiceToken,
+    /// The second factor: a passkey.
+    Passkey,
+    /// A passwordless login with a passkey (two factors when the user was verified).
+    PasskeyLogin,
+    /// Registering a passkey.
+    PasskeyRegistration,
+    /// Removing a passkey.
+    PasskeyRemoval,
 }
 
 impl LoginStep {
@@ -140,6 +148,10 @@ impl LoginStep {
             Self::CodeExchange => "code_exchange",
             Self::Logout => "logout",
             Self::ServiceToken => "service_token",
+            Self::Passkey => "passkey",
+            Self::PasskeyLogin => "passkey_login",
+            Self::PasskeyRegistration => "passkey_registration",
+            Self::PasskeyRemoval => "passkey_removal",
         }
     }
 
@@ -153,6 +165,10 @@ impl LoginStep {
             Self::CodeExchange => "login:code_exchange",
             Self::Logout => "logout",
             Self::ServiceToken => "token",
+            Self::Passkey => "login:passkey",
+            Self::PasskeyLogin => "login:passkey_login",
+            Self::PasskeyRegistration => "login:passkey_registration",
+            Self::PasskeyRemoval => "login:passkey_removal",
         }
     }
 }
