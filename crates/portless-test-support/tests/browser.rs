@@ -476,3 +476,116 @@ async fn a_user_outside_the_group_sees_access_denied_with_a_request_id() {
         "nothing reached the admin origin"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkeys_register_sign_in_without_a_password_and_stop_working_once_removed() {
+    let Some(tools) = browser_tools() else {
+        return;
+    };
+    let setup = Setup::start().await;
+    let result = setup
+        .run_flow(
+            &tools,
+            "passkey",
+            &[
+                ("PORTLESS_APP_URL", setup.url(GIT, "/repo")),
+                ("PORTLESS_USER", "alice".to_owned()),
+                ("PORTLESS_PASSWORD", ALICE_PASSWORD.to_owned()),
+            ],
+        )
+        .await;
+    report_screenshots(&result);
+    assert_eq!(
+        headings(&result),
+        [
+            "Sign in",
+            "Confirm it is you",
+            "Sign-in methods",
+            "Sign-in methods",
+            "Signed out",
+            "Sign in",
+            "Hello from git.example.test",
+            "Confirm it is you",
+            "Sign-in methods",
+            "Signed out",
+            "Sign in",
+        ],
+        "{result:#}"
+    );
+    let settings = step(&result, "settings")["text"].as_str().unwrap();
+    assert!(settings.contains("No passkeys yet."), "{settings}");
+    let registered = step(&result, "registered")["text"].as_str().unwrap();
+    assert!(registered.contains("Laptop"), "{registered}");
+    assert!(registered.contains("last used never"), "{registered}");
+    // The authenticator holds a discoverable credential for the portal's host.
+    assert_eq!(
+        result["credentials"].as_array().unwrap().len(),
+        1,
+        "{result:#}"
+    );
+    assert_eq!(result["credentials"][0]["rpId"], PORTAL);
+    assert_eq!(result["credentials"][0]["resident"], true);
+
+    // Passwordless, user-verified: two factors, so the two-factor app opens at once.
+    let app = step(&result, "app");
+    assert_eq!(app["url"], setup.url(GIT, "/repo"));
+    let text = app["text"].as_str().unwrap();
+    assert!(text.contains("Remote-User\nalice"), "{text}");
+    assert!(text.contains("Cf-Access-Jwt-Assertion)\npresent"), "{text}");
+    let seen = setup.origin.navigations_to(GIT);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["remote-user"], "alice");
+    let token = seen[0]["cf-access-jwt-assertion"].to_str().unwrap();
+    let (_, _, jwks) = setup
+        .edge
+        .client(false)
+        .get(GIT, "/cdn-cgi/access/certs")
+        .await;
+    let verifier = AssertionVerifier::from_jwks_json(std::str::from_utf8(&jwks).unwrap()).unwrap();
+    let issuer = format!(
+        "https://{PORTAL}:{}",
+        setup.edge.handle.public_addr().port()
+    );
+    let claims = verifier
+        .verify(token, &issuer, &[GIT.to_owned()], SystemTime::now())
+        .unwrap();
+    assert_eq!(claims.sub, "alice");
+
+    // Removed: listed no more, and the authenticator's copy is refused.
+    let removed = step(&result, "removed")["text"].as_str().unwrap();
+    assert!(removed.contains("No passkeys yet."), "{removed}");
+    assert!(
+        result["refusal"]
+            .as_str()
+            .unwrap()
+            .contains("not registered here"),
+        "{result:#}"
+    );
+    assert_eq!(
+        setup.origin.navigations_to(GIT).len(),
+        1,
+        "nothing more reached the app"
+    );
+    // Every step was audited.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let events = setup.edge.store.recent_audit_events(200).await.unwrap();
+        let has = |what: &str, outcome: &str| {
+            events
+                .iter()
+                .any(|e| e.event.what == what && e.event.result == outcome)
+        };
+        if has("login:passkey_registration", "success")
+            && has("login:passkey_login", "success")
+            && has("login:passkey_removal", "success")
+            && has("login:passkey_login", "failure")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "passkey steps audited: {events:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

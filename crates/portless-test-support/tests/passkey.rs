@@ -216,7 +216,7 @@ async fn after_a_fresh_password_registration_offers_a_discoverable_verified_cred
         json(&again)["error"]
             .as_str()
             .unwrap()
-            .contains("no passkey request is pending"),
+            .contains("No passkey request is pending"),
         "{again:?}"
     );
     // Nothing was registered.
@@ -285,7 +285,7 @@ async fn passwordless_login_refuses_unknown_and_spent_challenges() {
         json(&never_started)["error"]
             .as_str()
             .unwrap()
-            .contains("no passkey request is pending")
+            .contains("No passkey request is pending")
     );
     let start = setup
         .call(&browser, "/passkey/login/start", "{}", &csrf)
@@ -306,7 +306,7 @@ async fn passwordless_login_refuses_unknown_and_spent_challenges() {
         json(&spent)["error"]
             .as_str()
             .unwrap()
-            .contains("no passkey request is pending"),
+            .contains("No passkey request is pending"),
         "{spent:?}"
     );
     // A challenge is bound to its browser's session: another browser cannot answer it.
@@ -327,7 +327,7 @@ async fn passwordless_login_refuses_unknown_and_spent_challenges() {
         json(&elsewhere)["error"]
             .as_str()
             .unwrap()
-            .contains("no passkey request is pending"),
+            .contains("No passkey request is pending"),
         "{elsewhere:?}"
     );
     // The second-factor ceremony needs a signed-in user with a passkey.

@@ -56,8 +56,26 @@
     });
   }
 
+  // Drops null members (webauthn-rs writes absent options as null; browsers refuse null
+  // where WebIDL wants a list or a dictionary).
+  function withoutNulls(value) {
+    if (Array.isArray(value)) {
+      return value.map(withoutNulls);
+    }
+    if (value && typeof value === 'object') {
+      var out = {};
+      Object.keys(value).forEach(function (name) {
+        if (value[name] !== null) {
+          out[name] = withoutNulls(value[name]);
+        }
+      });
+      return out;
+    }
+    return value;
+  }
+
   function creationOptions(options) {
-    var key = options.publicKey;
+    var key = withoutNulls(options.publicKey);
     key.challenge = fromBase64url(key.challenge);
     key.user.id = fromBase64url(key.user.id);
     (key.excludeCredentials || []).forEach(function (c) { c.id = fromBase64url(c.id); });
@@ -65,7 +83,7 @@
   }
 
   function requestOptions(options) {
-    var key = options.publicKey;
+    var key = withoutNulls(options.publicKey);
     key.challenge = fromBase64url(key.challenge);
     (key.allowCredentials || []).forEach(function (c) { c.id = fromBase64url(c.id); });
     return { publicKey: key };

@@ -96,7 +96,16 @@ fn user_message(error: &PasskeyError) -> String {
         PasskeyError::Store(_) | PasskeyError::Corrupt { .. } | PasskeyError::Challenge { .. } => {
             "Passkeys are unavailable right now. Try again later.".to_owned()
         }
-        other => other.to_string(),
+        other => sentence(&other.to_string()),
+    }
+}
+
+/// `text` with a capital first letter, as a sentence on a page.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
