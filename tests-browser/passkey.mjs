@@ -1,8 +1,10 @@
 // Flow 4: passkeys with Chromium's virtual authenticator (CDP WebAuthn domain: a CTAP2
 // platform authenticator with resident keys and user verification). The user signs in with
 // a password, re-authenticates, registers a passkey at /settings and sees it listed; signs
-// out; signs in to a two-factor application with the passkey alone (no username, no
-// password); removes the passkey; and, signed out again, sees the passkey refused.
+// out; signs in to a two-factor application with password + passkey; then with the passkey
+// alone (no username, no password); a copy of the passkey with an older signature counter
+// (a cloned authenticator) is refused; the user removes the passkey and, signed out again,
+// sees it refused.
 //
 // Env: PORTLESS_APP_URL (a two-factor app), PORTLESS_PORTAL_URL, PORTLESS_USER,
 // PORTLESS_PASSWORD, PORTLESS_CA_PEM, PORTLESS_SCREENSHOTS.
@@ -63,11 +65,38 @@ await run(async (steps, result) => {
 
     await signOut(page, portal, steps, "signed-out");
 
+    // Second factor: password, then the passkey where a code would be asked.
+    await page.goto(app);
+    await signIn(page, user, password);
+    await see(page, steps, "second-factor");
+    await ceremony(page, "#passkey-2fa");
+    await see(page, steps, "app-second-factor");
+    await signOut(page, portal, steps, "signed-out-second-factor");
+
     // Passwordless: the application sends the user to the portal; one click, no username.
     await page.goto(app);
     await see(page, steps, "sign-in-with-passkey");
     await ceremony(page, "#passkey-signin");
     await see(page, steps, "app");
+
+    // A clone: the same key with a signature counter that went back.
+    await signOut(page, portal, steps, "signed-out-before-clone");
+    const [original] = (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials;
+    result.counterBeforeClone = original.signCount;
+    const replace = async (signCount) => {
+      await cdp.send("WebAuthn.removeCredential", { authenticatorId, credentialId: original.credentialId });
+      await cdp.send("WebAuthn.addCredential", { authenticatorId, credential: { ...original, signCount } });
+    };
+    await replace(0);
+    await page.goto(app);
+    await page.click("#passkey-signin");
+    await page.waitForFunction(() => /copied/.test(document.getElementById("passkey-status").textContent));
+    await see(page, steps, "clone-refused");
+    result.cloneRefusal = await page.locator("#passkey-status").innerText();
+    // The real authenticator, whose counter moved on, still signs in.
+    await replace(original.signCount + 100);
+    await ceremony(page, "#passkey-signin");
+    await see(page, steps, "app-again");
 
     // Remove it (password again first), then it no longer signs in.
     await page.goto(`${portal}/settings`);

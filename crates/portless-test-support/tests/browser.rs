@@ -503,6 +503,12 @@ async fn passkeys_register_sign_in_without_a_password_and_stop_working_once_remo
             "Sign-in methods",
             "Sign-in methods",
             "Signed out",
+            "Two-step verification",
+            "Hello from git.example.test",
+            "Signed out",
+            "Sign in",
+            "Hello from git.example.test",
+            "Signed out",
             "Sign in",
             "Hello from git.example.test",
             "Confirm it is you",
@@ -526,6 +532,16 @@ async fn passkeys_register_sign_in_without_a_password_and_stop_working_once_remo
     assert_eq!(result["credentials"][0]["rpId"], PORTAL);
     assert_eq!(result["credentials"][0]["resident"], true);
 
+    // Password + passkey: the passkey is offered where the code would be.
+    let second = step(&result, "second-factor")["text"].as_str().unwrap();
+    assert!(second.contains("Use your passkey"), "{second}");
+    assert!(
+        step(&result, "app-second-factor")["text"]
+            .as_str()
+            .unwrap()
+            .contains("Remote-User\nalice")
+    );
+
     // Passwordless, user-verified: two factors, so the two-factor app opens at once.
     let app = step(&result, "app");
     assert_eq!(app["url"], setup.url(GIT, "/repo"));
@@ -533,9 +549,13 @@ async fn passkeys_register_sign_in_without_a_password_and_stop_working_once_remo
     assert!(text.contains("Remote-User\nalice"), "{text}");
     assert!(text.contains("Cf-Access-Jwt-Assertion)\npresent"), "{text}");
     let seen = setup.origin.navigations_to(GIT);
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!(seen[0]["remote-user"], "alice");
-    let token = seen[0]["cf-access-jwt-assertion"].to_str().unwrap();
+    assert_eq!(
+        seen.len(),
+        3,
+        "second factor, passwordless, after the clone: {seen:?}"
+    );
+    assert!(seen.iter().all(|h| h["remote-user"] == "alice"));
+    let token = seen[1]["cf-access-jwt-assertion"].to_str().unwrap();
     let (_, _, jwks) = setup
         .edge
         .client(false)
@@ -561,9 +581,21 @@ async fn passkeys_register_sign_in_without_a_password_and_stop_working_once_remo
             .contains("not registered here"),
         "{result:#}"
     );
+    // A counter that went back (a cloned authenticator) is refused and reported.
+    assert!(
+        result["cloneRefusal"]
+            .as_str()
+            .unwrap()
+            .contains("may have been copied"),
+        "{result:#}"
+    );
+    assert!(
+        result["counterBeforeClone"].as_u64().unwrap() > 0,
+        "{result:#}"
+    );
     assert_eq!(
         setup.origin.navigations_to(GIT).len(),
-        1,
+        3,
         "nothing more reached the app"
     );
     // Every step was audited.
@@ -579,6 +611,12 @@ async fn passkeys_register_sign_in_without_a_password_and_stop_working_once_remo
             && has("login:passkey_login", "success")
             && has("login:passkey_removal", "success")
             && has("login:passkey_login", "failure")
+            && has("login:passkey", "success")
+            && events.iter().any(|e| {
+                e.event.what == "login:passkey_login"
+                    && e.event.detail.as_deref() == Some("counter_regression")
+                    && e.event.who.as_deref() == Some("alice")
+            })
         {
             break;
         }
