@@ -336,3 +336,106 @@ async fn passwordless_login_refuses_unknown_and_spent_challenges() {
         .await;
     assert_eq!(second.status, StatusCode::UNAUTHORIZED, "{second:?}");
 }
+
+#[tokio::test]
+async fn removing_a_passkey_needs_a_fresh_password_too() {
+    let setup = Setup::start().await;
+    let (browser, csrf) = setup.signed_in().await;
+    let page = browser
+        .post_form(
+            &setup.portal("/settings/passkey/remove"),
+            &[("id", "AAAA"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{page:?}");
+    assert!(page.body.contains("Confirm it is you"), "{page:?}");
+    // Without the CSRF token the form is refused outright.
+    let forged = browser
+        .post_form(&setup.portal("/settings/passkey/remove"), &[("id", "AAAA")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{forged:?}");
+}
+
+#[tokio::test]
+async fn a_user_with_totp_registers_passkeys_only_from_a_two_factor_session() {
+    use portless_test_support::access::{now_step, totp_code};
+    let setup = Setup::start().await;
+    // Enrol TOTP (password again, then a code from the new key).
+    let (browser, csrf) = setup.signed_in().await;
+    let posted = browser
+        .post_form(
+            &setup.portal("/settings/reauth"),
+            &[("password", ALICE_PASSWORD), ("csrf", &csrf)],
+        )
+        .await;
+    let enrol = browser.follow(posted, 2).await.pop().unwrap();
+    let start = enrol.body.find("Key: <code>").unwrap() + "Key: <code>".len();
+    let end = enrol.body[start..].find("</code>").unwrap() + start;
+    let key = enrol.body[start..end].to_owned();
+    let done = browser
+        .post_form(
+            &setup.portal("/settings/totp"),
+            &[
+                ("code", &totp_code(&key, now_step())),
+                ("pending", &enrol.input("pending").unwrap()),
+                ("csrf", &enrol.input("csrf").unwrap()),
+            ],
+        )
+        .await;
+    assert!(
+        done.body.contains("Two-step verification is on"),
+        "{done:?}"
+    );
+
+    // Another browser: password only, then the password again — still one factor.
+    let other = setup.browser();
+    let login = other.get(&setup.portal("/")).await;
+    other
+        .post_form(
+            &setup.portal("/login"),
+            &[
+                ("username", "alice"),
+                ("password", ALICE_PASSWORD),
+                ("csrf", &login.input("csrf").unwrap()),
+            ],
+        )
+        .await;
+    let settings = other.get(&setup.portal("/settings")).await;
+    assert!(
+        settings.body.contains("Two-step verification"),
+        "the second factor is asked first: {settings:?}"
+    );
+    let csrf = settings.input("csrf").unwrap();
+    let reauth = other
+        .post_form(
+            &setup.portal("/settings/reauth"),
+            &[
+                ("password", ALICE_PASSWORD),
+                ("csrf", &csrf),
+                ("next", "/settings"),
+            ],
+        )
+        .await;
+    assert_eq!(reauth.status, StatusCode::SEE_OTHER, "{reauth:?}");
+    let csrf = other
+        .get(&setup.portal("/settings"))
+        .await
+        .input("csrf")
+        .unwrap();
+    let start = setup
+        .call(
+            &other,
+            "/passkey/register/start",
+            r#"{"name":"Laptop"}"#,
+            &csrf,
+        )
+        .await;
+    assert_eq!(start.status, StatusCode::FORBIDDEN, "{start:?}");
+    assert!(
+        json(&start)["error"]
+            .as_str()
+            .unwrap()
+            .contains("second factor first"),
+        "{start:?}"
+    );
+}
