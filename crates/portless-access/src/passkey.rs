@@ -22,6 +22,8 @@
 
 mod challenges;
 #[cfg(test)]
+mod soft_authenticator;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

@@ -395,3 +395,245 @@ fn a_counter_regression_names_the_passkey_and_the_fix() {
     assert!(text.contains("\"Laptop\" of alice"), "{text}");
     assert!(text.contains("remove it and register a new one"), "{text}");
 }
+
+// === full ceremonies, with a software authenticator ===
+
+use super::soft_authenticator::SoftAuthenticator;
+
+const ORIGIN: &str = "https://auth.test:8443";
+
+/// Registers a passkey named "Laptop" for `user` with `authenticator`.
+async fn register(
+    registry: &PasskeyRegistry,
+    authenticator: &mut SoftAuthenticator,
+    user: &str,
+) -> Result<PasskeyInfo, PasskeyError> {
+    let id = session();
+    let options = registry
+        .start_registration(&id, user, user, "Laptop", t(0))
+        .await
+        .unwrap();
+    let response = authenticator.register(&options, ORIGIN);
+    registry
+        .finish_registration(&id, user, &response, t(1))
+        .await
+}
+
+async fn passwordless(
+    registry: &PasskeyRegistry,
+    authenticator: &mut SoftAuthenticator,
+    origin: &str,
+    at: SystemTime,
+) -> Result<PasskeyLogin, PasskeyError> {
+    let id = session();
+    let options = registry.start_discoverable(&id, at).unwrap();
+    let response = authenticator.assert(&options, "auth.test", origin);
+    registry.finish_discoverable(&id, &response, at).await
+}
+
+#[tokio::test]
+async fn a_registered_passkey_is_a_second_factor_and_a_passwordless_login() {
+    let registry = registry().await;
+    let mut authenticator = SoftAuthenticator::new();
+    let added = register(&registry, &mut authenticator, "alice")
+        .await
+        .unwrap();
+    assert_eq!(added.name, "Laptop");
+    assert_eq!(
+        added.id,
+        URL_SAFE_NO_PAD.encode(&authenticator.credential_id)
+    );
+    assert_eq!(
+        registry.list("alice").await.unwrap(),
+        std::slice::from_ref(&added)
+    );
+
+    let id = session();
+    let options = registry
+        .start_authentication(&id, "alice", t(10))
+        .await
+        .unwrap();
+    assert_eq!(options["publicKey"]["allowCredentials"][0]["id"], added.id);
+    let response = authenticator.assert(&options, "auth.test", ORIGIN);
+    let login = registry
+        .finish_authentication(&id, "alice", &response, t(10))
+        .await
+        .unwrap();
+    assert_eq!(login.user, "alice");
+    assert!(login.user_verified);
+    assert_eq!(login.passkey.last_used_at, Some(t(10)));
+
+    let login = passwordless(&registry, &mut authenticator, ORIGIN, t(20))
+        .await
+        .unwrap();
+    assert_eq!((login.user.as_str(), login.user_verified), ("alice", true));
+    let listed = registry.list("alice").await.unwrap();
+    assert_eq!(listed[0].last_used_at, Some(t(20)));
+    let stored = registry
+        .inner
+        .store
+        .passkey(&added.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.counter, 2);
+}
+
+#[tokio::test]
+async fn a_counter_that_goes_back_is_refused_and_named() {
+    let registry = registry().await;
+    let mut authenticator = SoftAuthenticator::new();
+    register(&registry, &mut authenticator, "alice")
+        .await
+        .unwrap();
+    passwordless(&registry, &mut authenticator, ORIGIN, t(10))
+        .await
+        .unwrap();
+    passwordless(&registry, &mut authenticator, ORIGIN, t(11))
+        .await
+        .unwrap();
+    // A clone made after the first login: its next signature counts 2 again.
+    let live = authenticator.counter;
+    authenticator.counter = 1;
+    let refused = passwordless(&registry, &mut authenticator, ORIGIN, t(12)).await;
+    match refused {
+        Err(PasskeyError::CounterRegression { user, name }) => {
+            assert_eq!((user.as_str(), name.as_str()), ("alice", "Laptop"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let listed = registry.list("alice").await.unwrap();
+    assert_eq!(
+        listed[0].last_used_at,
+        Some(t(11)),
+        "the refusal was not recorded as a use"
+    );
+    // The original authenticator, whose counter moved on, still works.
+    authenticator.counter = live;
+    passwordless(&registry, &mut authenticator, ORIGIN, t(13))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn another_origin_or_relying_party_is_refused() {
+    let registry = registry().await;
+    let mut authenticator = SoftAuthenticator::new();
+    register(&registry, &mut authenticator, "alice")
+        .await
+        .unwrap();
+    for origin in [
+        "https://auth.test:9443",
+        "https://auth.test",
+        "http://auth.test:8443",
+        "https://evil.test:8443",
+    ] {
+        let refused = passwordless(&registry, &mut authenticator, origin, t(10)).await;
+        assert!(
+            matches!(refused, Err(PasskeyError::Refused { .. })),
+            "{origin}: {refused:?}"
+        );
+    }
+    let id = session();
+    let options = registry.start_discoverable(&id, t(10)).unwrap();
+    let response = authenticator.assert(&options, "evil.test", ORIGIN);
+    let refused = registry.finish_discoverable(&id, &response, t(10)).await;
+    assert!(
+        matches!(refused, Err(PasskeyError::Refused { .. })),
+        "{refused:?}"
+    );
+    // Registration from another origin too.
+    let mut other = SoftAuthenticator::new();
+    let id = session();
+    let options = registry
+        .start_registration(&id, "bob", "Bob", "Key", t(0))
+        .await
+        .unwrap();
+    let response = other.register(&options, "https://auth.test:9443");
+    let refused = registry
+        .finish_registration(&id, "bob", &response, t(1))
+        .await;
+    assert!(
+        matches!(refused, Err(PasskeyError::Refused { .. })),
+        "{refused:?}"
+    );
+    assert!(registry.list("bob").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_authenticator_that_does_not_verify_the_user_is_refused() {
+    let registry = registry().await;
+    let mut authenticator = SoftAuthenticator::new();
+    authenticator.verifies = false;
+    let refused = register(&registry, &mut authenticator, "alice").await;
+    assert!(
+        matches!(refused, Err(PasskeyError::Refused { .. })),
+        "{refused:?}"
+    );
+    authenticator.verifies = true;
+    register(&registry, &mut authenticator, "alice")
+        .await
+        .unwrap();
+    authenticator.verifies = false;
+    let refused = passwordless(&registry, &mut authenticator, ORIGIN, t(10)).await;
+    assert!(
+        matches!(refused, Err(PasskeyError::Refused { .. })),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_credential_is_registered_to_one_user_only() {
+    let registry = registry().await;
+    let mut authenticator = SoftAuthenticator::new();
+    register(&registry, &mut authenticator, "alice")
+        .await
+        .unwrap();
+    let again = register(&registry, &mut authenticator, "bob").await;
+    assert!(
+        matches!(again, Err(PasskeyError::AlreadyRegistered)),
+        "{again:?}"
+    );
+    assert!(registry.list("bob").await.unwrap().is_empty());
+    // And a passkey of alice's is no second factor for bob.
+    let mut bobs = SoftAuthenticator::new();
+    register(&registry, &mut bobs, "bob").await.unwrap();
+    let id = session();
+    let options = registry
+        .start_authentication(&id, "bob", t(5))
+        .await
+        .unwrap();
+    let response = authenticator.assert(&options, "auth.test", ORIGIN);
+    let refused = registry
+        .finish_authentication(&id, "bob", &response, t(5))
+        .await;
+    assert!(
+        matches!(refused, Err(PasskeyError::UnknownCredential)),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_assertion_cannot_be_replayed() {
+    let registry = registry().await;
+    let mut authenticator = SoftAuthenticator::new();
+    register(&registry, &mut authenticator, "alice")
+        .await
+        .unwrap();
+    let id = session();
+    let options = registry.start_discoverable(&id, t(10)).unwrap();
+    let response = authenticator.assert(&options, "auth.test", ORIGIN);
+    registry
+        .finish_discoverable(&id, &response, t(10))
+        .await
+        .unwrap();
+    let spent = registry.finish_discoverable(&id, &response, t(11)).await;
+    assert!(matches!(spent, Err(PasskeyError::NoChallenge)), "{spent:?}");
+    // Against a new challenge, the old answer signs the wrong one.
+    registry.start_discoverable(&id, t(12)).unwrap();
+    let replayed = registry.finish_discoverable(&id, &response, t(12)).await;
+    assert!(
+        matches!(replayed, Err(PasskeyError::Refused { .. })),
+        "{replayed:?}"
+    );
+}
