@@ -133,6 +133,14 @@ pub enum LoginStep {
     EmailPinRequest,
     /// An email PIN typed in.
     EmailPin,
+    /// The second factor: a passkey.
+    Passkey,
+    /// A passwordless login with a passkey (two factors when the user was verified).
+    PasskeyLogin,
+    /// Registering a passkey.
+    PasskeyRegistration,
+    /// Removing a passkey.
+    PasskeyRemoval,
 }
 
 impl LoginStep {
@@ -149,6 +157,10 @@ impl LoginStep {
             Self::Oidc => "oidc",
             Self::EmailPinRequest => "email_pin_request",
             Self::EmailPin => "email_pin",
+            Self::Passkey => "passkey",
+            Self::PasskeyLogin => "passkey_login",
+            Self::PasskeyRegistration => "passkey_registration",
+            Self::PasskeyRemoval => "passkey_removal",
         }
     }
 
@@ -165,6 +177,10 @@ impl LoginStep {
             Self::Oidc => "login:oidc",
             Self::EmailPinRequest => "login:email_pin_request",
             Self::EmailPin => "login:email_pin",
+            Self::Passkey => "login:passkey",
+            Self::PasskeyLogin => "login:passkey_login",
+            Self::PasskeyRegistration => "login:passkey_registration",
+            Self::PasskeyRemoval => "login:passkey_removal",
         }
     }
 }

@@ -82,6 +82,8 @@ pub struct AccessConfig {
     pub notifier: Option<SmtpConfig>,
     /// `authentication_backend.email_pin.enabled` (needs `notifier`).
     pub email_pin: bool,
+    /// Passkeys (WebAuthn).
+    pub webauthn: WebauthnConfig,
 }
 
 /// `session:`.
@@ -154,6 +156,35 @@ pub enum TotpAlgorithm {
     Sha256,
     /// HMAC-SHA-512.
     Sha512,
+}
+
+/// `webauthn:` — passkeys, as a second factor and for passwordless login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebauthnConfig {
+    /// `webauthn.disable`: no passkey registration or login.
+    pub disabled: bool,
+    /// The relying party name authenticators show (default `Portless`).
+    pub display_name: String,
+    /// What the configuration asks of user verification (see [`UserVerification`]).
+    pub user_verification: UserVerification,
+    /// How long a browser may take to answer a registration or login challenge (default 60
+    /// seconds); also how long the challenge is kept.
+    pub timeout: Duration,
+}
+
+/// `webauthn.user_verification`.
+///
+/// Portless's passkeys always ask the authenticator to verify the user (PIN or biometrics),
+/// which is what makes a passkey login count as two factors; `discouraged` is accepted with
+/// a warning and behaves like `required`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UserVerification {
+    /// `preferred` (the default).
+    Preferred,
+    /// `required`.
+    Required,
+    /// `discouraged` (treated as `required`).
+    Discouraged,
 }
 
 impl AccessConfig {

@@ -20,6 +20,7 @@
 //! * `session` — server-side portal and application sessions, one-time codes;
 //! * `regulation` — brute-force bans per canonical user and per client address;
 //! * `totp` — RFC 6238 second factor with replay refusal;
+//! * `passkey` — WebAuthn passkeys: registration, second factor, passwordless login;
 //! * `secretbox` — authenticated encryption of secrets at rest;
 //! * `assertion` — the signed identity JWT, its keys, rotation and JWKS, and its verification;
 //! * `service_token` — machine credentials: creation, hashing, expiry, rotation;
@@ -40,6 +41,7 @@ pub mod forward_auth;
 pub mod headers;
 mod identity;
 pub mod oidc;
+pub mod passkey;
 pub mod policy;
 pub mod redirect;
 pub mod regulation;

@@ -25,6 +25,7 @@
 //! - `signing_keys`: the private keys that sign identity assertions, shared by every edge.
 //! - `configs`: remotely managed connector configs, one versioned YAML per tunnel.
 //! - `totp`: sealed TOTP seeds per user and replay-proof advance of the last used step.
+//! - `passkeys`: WebAuthn credentials per user, with a counter that only moves forward.
 //! - `hostname`: canonical route hostname parsing (pure).
 //! - `secret`: [`TunnelSecret`] and the stored hash.
 //! - `error`: [`StoreError`].
@@ -36,6 +37,7 @@ mod configs;
 mod error;
 mod hostname;
 mod migrate;
+mod passkeys;
 mod routes;
 mod secret;
 mod service_tokens;
@@ -48,6 +50,7 @@ mod tunnels;
 pub use audit::{AuditEventRecord, NewAuditEvent};
 pub use error::StoreError;
 pub use hostname::{HostnameError, RouteHostname};
+pub use passkeys::{NewPasskey, PasskeyUse, StoredPasskey};
 pub use routes::{Route, RouteChange};
 pub use secret::TunnelSecret;
 pub use service_tokens::{NewServiceToken, ServiceTokenRecord};

@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "signing keys",
         include_str!("../migrations/0005_signing_keys.sql"),
     ),
+    (
+        6,
+        "passkeys",
+        include_str!("../migrations/0006_passkeys.sql"),
+    ),
 ];
 
 /// How many times to run the migrator before giving up (see [`run`]).

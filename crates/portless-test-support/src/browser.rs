@@ -107,6 +107,38 @@ impl Browser {
         self.send("POST", url, Some(body), &[]).await
     }
 
+    /// POSTs a JSON body (as the portal's scripts do), with extra headers.
+    pub async fn post_json(&self, url: &str, json: &str, extra: &[(&str, &str)]) -> Page {
+        let host = host_of(url);
+        let mut builder = Request::builder()
+            .method("POST")
+            .uri(url)
+            .header(header::ACCEPT, "application/json")
+            .header(header::CONTENT_TYPE, "application/json");
+        let cookies = self.cookies(&host);
+        if !cookies.is_empty() {
+            let line: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            builder = builder.header(header::COOKIE, line.join("; "));
+        }
+        for (name, value) in extra {
+            builder = builder.header(*name, *value);
+        }
+        let body: ClientBody = Full::new(Bytes::from(json.to_owned()))
+            .map_err(|e| match e {})
+            .boxed();
+        let response = self.client.send(builder.body(body).unwrap()).await;
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.store_cookies(&host, &headers);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Page {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            url: url.to_owned(),
+        }
+    }
+
     /// Sends a request with extra headers.
     pub async fn send(
         &self,

@@ -476,3 +476,154 @@ async fn a_user_outside_the_group_sees_access_denied_with_a_request_id() {
         "nothing reached the admin origin"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkeys_register_sign_in_without_a_password_and_stop_working_once_removed() {
+    let Some(tools) = browser_tools() else {
+        return;
+    };
+    let setup = Setup::start().await;
+    let result = setup
+        .run_flow(
+            &tools,
+            "passkey",
+            &[
+                ("PORTLESS_APP_URL", setup.url(GIT, "/repo")),
+                ("PORTLESS_USER", "alice".to_owned()),
+                ("PORTLESS_PASSWORD", ALICE_PASSWORD.to_owned()),
+            ],
+        )
+        .await;
+    report_screenshots(&result);
+    assert_eq!(
+        headings(&result),
+        [
+            "Sign in",
+            "Confirm it is you",
+            "Sign-in methods",
+            "Sign-in methods",
+            "Signed out",
+            "Two-step verification",
+            "Hello from git.example.test",
+            "Signed out",
+            "Sign in",
+            "Hello from git.example.test",
+            "Signed out",
+            "Sign in",
+            "Hello from git.example.test",
+            "Confirm it is you",
+            "Sign-in methods",
+            "Signed out",
+            "Sign in",
+        ],
+        "{result:#}"
+    );
+    let settings = step(&result, "settings")["text"].as_str().unwrap();
+    assert!(settings.contains("No passkeys yet."), "{settings}");
+    let registered = step(&result, "registered")["text"].as_str().unwrap();
+    assert!(registered.contains("Laptop"), "{registered}");
+    assert!(registered.contains("last used never"), "{registered}");
+    // The authenticator holds a discoverable credential for the portal's host.
+    assert_eq!(
+        result["credentials"].as_array().unwrap().len(),
+        1,
+        "{result:#}"
+    );
+    assert_eq!(result["credentials"][0]["rpId"], PORTAL);
+    assert_eq!(result["credentials"][0]["resident"], true);
+
+    // Password + passkey: the passkey is offered where the code would be.
+    let second = step(&result, "second-factor")["text"].as_str().unwrap();
+    assert!(second.contains("Use your passkey"), "{second}");
+    assert!(
+        step(&result, "app-second-factor")["text"]
+            .as_str()
+            .unwrap()
+            .contains("Remote-User\nalice")
+    );
+
+    // Passwordless, user-verified: two factors, so the two-factor app opens at once.
+    let app = step(&result, "app");
+    assert_eq!(app["url"], setup.url(GIT, "/repo"));
+    let text = app["text"].as_str().unwrap();
+    assert!(text.contains("Remote-User\nalice"), "{text}");
+    assert!(text.contains("Cf-Access-Jwt-Assertion)\npresent"), "{text}");
+    let seen = setup.origin.navigations_to(GIT);
+    assert_eq!(
+        seen.len(),
+        3,
+        "second factor, passwordless, after the clone: {seen:?}"
+    );
+    assert!(seen.iter().all(|h| h["remote-user"] == "alice"));
+    let token = seen[1]["cf-access-jwt-assertion"].to_str().unwrap();
+    let (_, _, jwks) = setup
+        .edge
+        .client(false)
+        .get(GIT, "/cdn-cgi/access/certs")
+        .await;
+    let verifier = AssertionVerifier::from_jwks_json(std::str::from_utf8(&jwks).unwrap()).unwrap();
+    let issuer = format!(
+        "https://{PORTAL}:{}",
+        setup.edge.handle.public_addr().port()
+    );
+    let claims = verifier
+        .verify(token, &issuer, &[GIT.to_owned()], SystemTime::now())
+        .unwrap();
+    assert_eq!(claims.sub, "alice");
+
+    // Removed: listed no more, and the authenticator's copy is refused.
+    let removed = step(&result, "removed")["text"].as_str().unwrap();
+    assert!(removed.contains("No passkeys yet."), "{removed}");
+    assert!(
+        result["refusal"]
+            .as_str()
+            .unwrap()
+            .contains("not registered here"),
+        "{result:#}"
+    );
+    // A counter that went back (a cloned authenticator) is refused and reported.
+    assert!(
+        result["cloneRefusal"]
+            .as_str()
+            .unwrap()
+            .contains("may have been copied"),
+        "{result:#}"
+    );
+    assert!(
+        result["counterBeforeClone"].as_u64().unwrap() > 0,
+        "{result:#}"
+    );
+    assert_eq!(
+        setup.origin.navigations_to(GIT).len(),
+        3,
+        "nothing more reached the app"
+    );
+    // Every step was audited.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let events = setup.edge.store.recent_audit_events(200).await.unwrap();
+        let has = |what: &str, outcome: &str| {
+            events
+                .iter()
+                .any(|e| e.event.what == what && e.event.result == outcome)
+        };
+        if has("login:passkey_registration", "success")
+            && has("login:passkey_login", "success")
+            && has("login:passkey_removal", "success")
+            && has("login:passkey_login", "failure")
+            && has("login:passkey", "success")
+            && events.iter().any(|e| {
+                e.event.what == "login:passkey_login"
+                    && e.event.detail.as_deref() == Some("counter_regression")
+                    && e.event.who.as_deref() == Some("alice")
+            })
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "passkey steps audited: {events:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -20,7 +20,7 @@ use serde_saphyr::Spanned;
 use super::diagnostic::{Position, Problem, ProblemKind, Warning, WarningKind};
 use super::raw::{
     RawAuthBackend, RawCookie, RawEmailPin, RawFile, RawFileBackend, RawRegulation, RawSession,
-    RawTotp,
+    RawTotp, RawWebauthn,
 };
 use crate::email_pin::{RawNotifier, RawSmtp, RawSmtpTls};
 use crate::oidc::{ClaimNamesRaw, ProviderConfigRaw};
@@ -93,6 +93,7 @@ static TOP: Section = Section {
             Child::Map("`authentication_backend`", &AUTH_BACKEND),
         ),
         ("notifier", Child::Map("`notifier`", &NOTIFIER)),
+        ("webauthn", Child::Map("`webauthn`", &WEBAUTHN)),
     ],
     strict: false,
 };
@@ -235,6 +236,21 @@ static SMTP_TLS: Section = Section {
 static FILE_BACKEND: Section = Section {
     fields: serde_fields::<RawFileBackend>,
     ignored: &["watch", "search", "password", "extra_attributes"],
+    children: &[],
+    strict: false,
+};
+
+static WEBAUTHN: Section = Section {
+    fields: serde_fields::<RawWebauthn>,
+    ignored: &[
+        "enable_passkey_login",
+        "experimental_enable_passkey_uv_two_factors",
+        "experimental_enable_passkey_upgrade",
+        "attestation_conveyance_preference",
+        "selection_criteria",
+        "metadata",
+        "filtering",
+    ],
     children: &[],
     strict: false,
 };

@@ -27,6 +27,7 @@ pub(crate) struct RawFile {
     pub totp: Option<RawTotp>,
     pub authentication_backend: Option<RawAuthBackend>,
     pub notifier: Option<Spanned<RawNotifier>>,
+    pub webauthn: Option<RawWebauthn>,
 }
 
 /// `session:`.
@@ -100,4 +101,14 @@ pub(crate) struct RawEmailPin {
 #[serde(default)]
 pub(crate) struct RawFileBackend {
     pub path: Option<Text>,
+}
+
+/// `webauthn:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawWebauthn {
+    pub disable: Option<bool>,
+    pub display_name: Option<Text>,
+    pub user_verification: Option<Text>,
+    pub timeout: Option<Text>,
 }

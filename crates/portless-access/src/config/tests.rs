@@ -473,3 +473,51 @@ fn misspelt_provider_keys_are_reported_with_a_suggestion() {
     // The misspelt key is not read: the safe default stays.
     assert!(loaded.config.oidc[0].require_email_verified);
 }
+
+#[test]
+fn webauthn_settings() {
+    let c = load("").config;
+    assert_eq!(
+        c.webauthn,
+        WebauthnConfig {
+            disabled: false,
+            display_name: "Portless".into(),
+            user_verification: UserVerification::Preferred,
+            timeout: Duration::from_secs(60),
+        }
+    );
+    let loaded = load(
+        "webauthn:\n  disable: true\n  display_name: Example\n  user_verification: Required\n  timeout: 2m\n  attestation_conveyance_preference: indirect\n  selection_criteria: {discoverability: preferred}\n",
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = loaded.config.webauthn;
+    assert!(c.disabled);
+    assert_eq!(c.display_name, "Example");
+    assert_eq!(c.user_verification, UserVerification::Required);
+    assert_eq!(c.timeout, Duration::from_secs(120));
+    let loaded = load("webauthn:\n  user_verification: discouraged\n  timout: 1m\n");
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with("/etc/portless/access.yml:2:22:"),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[0].contains("always ask the authenticator to verify"));
+    assert!(
+        warnings[1].contains("did you mean `timeout`?"),
+        "{}",
+        warnings[1]
+    );
+    let text =
+        errors("webauthn:\n  display_name: ' '\n  user_verification: requird\n  timeout: 5s\n");
+    assert_eq!(text.len(), 3, "{text:#?}");
+    assert!(
+        text[0].starts_with("access.yml:2:17: error: `webauthn.display_name` is empty"),
+        "{}",
+        text[0]
+    );
+    assert!(text[1].starts_with("access.yml:3:22:"), "{}", text[1]);
+    assert!(text[1].contains("did you mean `required`?"), "{}", text[1]);
+    assert!(text[2].contains("`webauthn.timeout` (in seconds) must be between 10 and 600, got 5"));
+}

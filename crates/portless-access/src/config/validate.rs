@@ -10,10 +10,12 @@ use serde_saphyr::{Location, Spanned};
 use super::diagnostic::{Position, Problem, ProblemKind, Warning, WarningKind};
 use super::duration::parse_duration;
 use super::keys::closest;
-use super::raw::{RawAuthBackend, RawCookie, RawFile, RawRegulation, RawSession, RawTotp, Text};
+use super::raw::{
+    RawAuthBackend, RawCookie, RawFile, RawRegulation, RawSession, RawTotp, RawWebauthn, Text,
+};
 use super::{
     AccessConfig, ConfigError, CookieDomain, Loaded, RegulationConfig, SessionConfig,
-    TotpAlgorithm, TotpConfig,
+    TotpAlgorithm, TotpConfig, UserVerification, WebauthnConfig,
 };
 use crate::policy::compile::{self, canonical_host};
 
@@ -131,6 +133,7 @@ pub(crate) fn validate(raw: &RawFile, ck: &mut Checker<'_>) -> AccessConfig {
     let totp = totp(raw.totp.as_ref(), ck);
     let users_file = users_file(raw.authentication_backend.as_ref(), ck);
     let methods = super::login::methods(raw, &session, ck);
+    let webauthn = webauthn(raw.webauthn.as_ref(), ck);
     AccessConfig {
         access_control,
         session,
@@ -140,6 +143,7 @@ pub(crate) fn validate(raw: &RawFile, ck: &mut Checker<'_>) -> AccessConfig {
         oidc: methods.oidc,
         notifier: methods.notifier,
         email_pin: methods.email_pin,
+        webauthn,
     }
 }
 
@@ -474,4 +478,82 @@ fn users_file(raw: Option<&RawAuthBackend>, ck: &mut Checker<'_>) -> Option<Path
     } else {
         written.to_path_buf()
     })
+}
+
+// === webauthn ===
+
+const USER_VERIFICATION: &[&str] = &["preferred", "required", "discouraged"];
+
+fn webauthn(raw: Option<&RawWebauthn>, ck: &mut Checker<'_>) -> WebauthnConfig {
+    let empty = RawWebauthn::default();
+    let raw = raw.unwrap_or(&empty);
+    let display_name = match &raw.display_name {
+        Some(text) if text.value.trim().is_empty() => {
+            let kind = ProblemKind::Empty {
+                key: "`webauthn.display_name`".into(),
+            };
+            ck.error(text.referenced, kind);
+            "Portless".to_owned()
+        }
+        Some(text) => text.value.trim().to_owned(),
+        None => "Portless".to_owned(),
+    };
+    WebauthnConfig {
+        disabled: raw.disable.unwrap_or(false),
+        display_name,
+        user_verification: raw
+            .user_verification
+            .as_ref()
+            .map_or(UserVerification::Preferred, |text| {
+                user_verification(ck, text)
+            }),
+        timeout: webauthn_timeout(ck, raw.timeout.as_ref()),
+    }
+}
+
+fn user_verification(ck: &mut Checker<'_>, text: &Text) -> UserVerification {
+    let written = text.value.trim().to_ascii_lowercase();
+    match written.as_str() {
+        "preferred" => UserVerification::Preferred,
+        "required" => UserVerification::Required,
+        "discouraged" => {
+            let kind = WarningKind::Unsupported {
+                key: "webauthn.user_verification: discouraged".into(),
+                advice: "Portless passkeys always ask the authenticator to verify the user \
+                         (PIN or biometrics); write `preferred` or `required` to silence this",
+            };
+            ck.warn(text.referenced, kind);
+            UserVerification::Discouraged
+        }
+        _ => {
+            let kind = ProblemKind::InvalidChoice {
+                key: "`webauthn.user_verification`".into(),
+                value: text.value.clone(),
+                choices: USER_VERIFICATION,
+                suggestion: closest(&written, USER_VERIFICATION),
+            };
+            ck.error(text.referenced, kind);
+            UserVerification::Preferred
+        }
+    }
+}
+
+fn webauthn_timeout(ck: &mut Checker<'_>, text: Option<&Text>) -> Duration {
+    let default = Duration::from_secs(60);
+    let timeout = ck.duration("`webauthn.timeout`", text, default);
+    if let Some(text) = text
+        && !(10..=600).contains(&timeout.as_secs())
+    {
+        let kind = ProblemKind::OutOfRange {
+            key: "`webauthn.timeout` (in seconds)".into(),
+            value: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+            min: 10,
+            max: 600,
+            why: "users need time to find and unlock their authenticator, and a challenge \
+                  is kept in memory until it expires",
+        };
+        ck.error(text.referenced, kind);
+        return default;
+    }
+    timeout
 }

@@ -18,6 +18,7 @@ mod http_util;
 mod identify;
 mod layer;
 mod pages;
+mod passkey_pages;
 mod portal;
 mod setup;
 mod sign_in;

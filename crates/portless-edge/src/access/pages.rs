@@ -8,8 +8,8 @@ use crate::body::EdgeBody;
 
 /// Every portal response carries this policy: nothing runs, nothing is framed, forms post
 /// only to the portal (and its redirects go back to applications over HTTPS).
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+img-src 'self' data:; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'";
 
 /// The stylesheet, served at [`STYLESHEET_PATH`].
 pub(crate) const STYLESHEET: &str = "\
@@ -127,9 +127,10 @@ pub(crate) fn login(csrf: &str, rd: Option<&str>, error: Option<&str>) -> Respon
 <label for=\"password\">Password</label>\
 <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
 <div class=\"check\"><input type=\"checkbox\" id=\"remember_me\" name=\"remember_me\" value=\"1\"><label for=\"remember_me\">Keep me signed in</label></div>\
-<button type=\"submit\">Sign in</button></form>",
+<button type=\"submit\">Sign in</button></form>{passkey}",
         error = error_box(error),
         hidden = hidden(csrf, rd),
+        passkey = super::passkey_pages::login_section(),
     );
     page(status, "Sign in", &body)
 }

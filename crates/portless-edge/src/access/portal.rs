@@ -35,6 +35,7 @@ use crate::body::EdgeBody;
 use crate::context::{Canonical, RequestContext};
 use crate::edge::EdgeState;
 
+mod passkeys;
 mod sign_in;
 
 type Answer = Result<Response<EdgeBody>, ErrorClass>;
@@ -72,6 +73,13 @@ pub(crate) async fn handle(
     let method = request.method().clone();
     match (method, path) {
         (Method::GET | Method::HEAD, pages::STYLESHEET_PATH) => Ok(stylesheet()),
+        (Method::GET | Method::HEAD, super::passkey_pages::SCRIPT_PATH) => {
+            Ok(super::passkey_pages::script())
+        }
+        (Method::GET | Method::HEAD, "/settings") => Ok(visit.settings(request.headers()).await),
+        (Method::POST, path) if passkeys::is_json_endpoint(path) => {
+            visit.passkey_json(path, request).await
+        }
         (Method::GET | Method::HEAD, "/.well-known/jwks.json" | "/cdn-cgi/access/certs") => {
             Ok(app_paths::jwks(access))
         }
@@ -88,7 +96,8 @@ pub(crate) async fn handle(
             | "/settings/totp"
             | "/logout"
             | "/login/email"
-            | "/login/email/verify",
+            | "/login/email/verify"
+            | "/settings/passkey/remove",
         ) => visit.post(path, request).await,
         (Method::POST, _) if oidc_path(path, "start").is_some() => visit.post(path, request).await,
         (Method::GET, _) if oidc_path(path, "callback").is_some() => {
@@ -302,8 +311,9 @@ impl Visit<'_> {
                 level: AuthLevel::TwoFactor,
                 ..
             } => {
-                if self.access.totp_enrolled(user).await {
-                    pages::totp(&session.csrf_token, rd, identity.name(), None)
+                if self.access.has_second_factor(user).await {
+                    self.second_factor_page(&session.csrf_token, rd, identity.name())
+                        .await
                 } else {
                     pages::message_with_link(
                         StatusCode::FORBIDDEN,
@@ -358,6 +368,7 @@ impl Visit<'_> {
             "/2fa/totp" => self.totp(&id, &session, &form).await,
             "/settings/reauth" => self.reauth(&id, &session, &form).await,
             "/settings/totp" => self.confirm_totp(&id, &session, &form).await,
+            "/settings/passkey/remove" => self.remove_passkey(&session, &form).await,
             _ => self.logout(&id),
         })
     }
@@ -604,7 +615,14 @@ impl Visit<'_> {
             return pages::reauthenticate(&session.csrf_token, &user, Some("Incorrect password."));
         }
         match self.access.sessions.reauthenticated(id, self.now) {
-            Some(new) => with_session(redirect(StatusCode::SEE_OTHER, "/settings/totp"), &new),
+            Some(new) => {
+                // The passkey settings ask for the password with `next=/settings`.
+                let to = match form.get("next").map(String::as_str) {
+                    Some("/settings") => "/settings",
+                    _ => "/settings/totp",
+                };
+                with_session(redirect(StatusCode::SEE_OTHER, to), &new)
+            }
             None => self.expired(),
         }
     }

@@ -1,5 +1,6 @@
 //! Building the access parts from the configuration, and keeping them current.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -7,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use portless_access::assertion::KeyRing;
 use portless_access::audit::AuditLog;
 use portless_access::config::AccessConfig;
+use portless_access::passkey::{PasskeyRegistry, RelyingParty};
 use portless_access::policy::AccessControl;
 use portless_access::redirect::RedirectPolicy;
 use portless_access::regulation::Regulator;
@@ -86,6 +88,8 @@ pub(crate) struct EdgeAccess {
     pub(crate) store: Store,
     /// Upstream providers and the email PIN (read at start, like `session`).
     pub(crate) sign_in: SignIn,
+    /// Passkeys, one relying party per portal host; empty when `webauthn.disable` is set.
+    pub(crate) passkeys: HashMap<String, PasskeyRegistry>,
     /// Content hash of the configuration file last applied.
     config_hash: RwLock<Vec<u8>>,
     /// The published key set (JWKS), sent to connectors when it changes.
@@ -156,6 +160,7 @@ impl EdgeAccess {
         let redirects = RedirectPolicy::new(portals.iter().map(|p| p.domain.clone()).collect())
             .map_err(|e| access(format!("session.cookies: {e}")))?;
         let audit = AuditLog::new(Some(store.clone()), metrics);
+        let passkeys = passkey_registries(&config, &portals, &store).map_err(access)?;
         let sign_in =
             SignIn::new(config.oidc, config.notifier.as_ref(), config.email_pin).map_err(access)?;
         let hash = digest(&text);
@@ -180,6 +185,7 @@ impl EdgeAccess {
             secretbox,
             store,
             sign_in,
+            passkeys,
             options,
             config_hash: RwLock::new(hash),
             keys_published,
@@ -261,6 +267,9 @@ impl EdgeAccess {
             self.sessions.sweep(now);
             self.regulator.sweep(now);
             self.sign_in.sweep(now);
+            for passkeys in self.passkeys.values() {
+                passkeys.sweep(now);
+            }
             match self.keys.rotate_if_due(&self.store, now).await {
                 Ok(true) => {
                     self.keys_published
@@ -364,4 +373,48 @@ fn totp_params(config: &portless_access::config::TotpConfig) -> TotpParams {
         period: config.period.as_secs(),
         skew: u8::try_from(config.skew).unwrap_or(1),
     }
+}
+
+impl EdgeAccess {
+    /// The passkeys of the portal on `host`, unless passkeys are turned off.
+    pub(crate) fn passkeys_at(&self, host: &str) -> Option<&PasskeyRegistry> {
+        self.passkeys.get(host)
+    }
+
+    /// Whether `user` has a passkey (the store is shared by every portal); when the store
+    /// cannot tell, `true`, so a second factor is asked for rather than skipped.
+    pub(crate) async fn passkey_enrolled(&self, user: &str) -> bool {
+        match self.passkeys.values().next() {
+            Some(passkeys) => passkeys.is_enrolled(user).await.unwrap_or(true),
+            None => false,
+        }
+    }
+
+    /// Whether `user` has any second factor (TOTP or a passkey).
+    pub(crate) async fn has_second_factor(&self, user: &str) -> bool {
+        self.totp_enrolled(user).await || self.passkey_enrolled(user).await
+    }
+}
+
+/// One passkey registry per portal (rpId = its host, origin = its base URL).
+fn passkey_registries(
+    config: &AccessConfig,
+    portals: &[PortalSite],
+    store: &Store,
+) -> Result<HashMap<String, PasskeyRegistry>, String> {
+    if config.webauthn.disabled {
+        return Ok(HashMap::new());
+    }
+    let mut registries = HashMap::new();
+    for portal in portals {
+        let relying_party = RelyingParty {
+            origin: portal.base_url.clone(),
+            display_name: config.webauthn.display_name.clone(),
+            timeout: config.webauthn.timeout,
+        };
+        let registry = PasskeyRegistry::new(store.clone(), relying_party)
+            .map_err(|e| format!("webauthn: {e}"))?;
+        registries.insert(portal.host.clone(), registry);
+    }
+    Ok(registries)
 }
