@@ -194,14 +194,27 @@ impl Visit<'_> {
         method: &str,
     ) -> Response<EdgeBody> {
         let Some(user) = session.user.as_deref() else {
-            return pages::login(&session.csrf_token, rd, None);
+            return pages::login(
+                &session.csrf_token,
+                rd,
+                None,
+                &pages::LoginChoices::password_only(),
+            );
         };
         let level = session.level.unwrap_or(AuthLevel::OneFactor);
         let Some(identity) = user_identity(self.access, user, level) else {
             // Removed or disabled since login: the session ends here.
             self.access.sessions.revoke(id);
             let (id, fresh) = self.access.sessions.create_anonymous(self.now);
-            return with_session(pages::login(&fresh.csrf_token, rd, None), &id);
+            return with_session(
+                pages::login(
+                    &fresh.csrf_token,
+                    rd,
+                    None,
+                    &pages::LoginChoices::password_only(),
+                ),
+                &id,
+            );
         };
         let Some(target) = target else {
             return pages::message(
@@ -238,7 +251,12 @@ impl Visit<'_> {
                             encode(&target.path_and_query)
                         ),
                     ),
-                    None => pages::login(&session.csrf_token, rd, None),
+                    None => pages::login(
+                        &session.csrf_token,
+                        rd,
+                        None,
+                        &pages::LoginChoices::password_only(),
+                    ),
                 }
             }
             Decision::SecondFactorRequired { .. }
@@ -257,11 +275,19 @@ impl Visit<'_> {
                     )
                 }
             }
-            Decision::LoginRequired { .. } => pages::login(&session.csrf_token, rd, None),
+            Decision::LoginRequired { .. } => pages::login(
+                &session.csrf_token,
+                rd,
+                None,
+                &pages::LoginChoices::password_only(),
+            ),
             Decision::Deny { .. } => pages::denied(
                 Some(identity.name()),
                 &self.context.request_id,
-                Some(&format!("{}/logout", self.portal.base_url)),
+                pages::SwitchAccount::Form {
+                    csrf: &session.csrf_token,
+                    rd,
+                },
             ),
         }
     }
@@ -297,7 +323,7 @@ impl Visit<'_> {
             "/2fa/totp" => self.totp(&id, &session, &form).await,
             "/settings/reauth" => self.reauth(&id, &session, &form).await,
             "/settings/totp" => self.confirm_totp(&id, &session, &form).await,
-            _ => self.logout(&id),
+            _ => self.logout(&id, form.get("rd").map(String::as_str)),
         })
     }
 
@@ -330,6 +356,7 @@ impl Visit<'_> {
                 &session.csrf_token,
                 None,
                 Some("That form had expired. Please sign in again."),
+                &pages::LoginChoices::password_only(),
             ),
             &id,
         )
@@ -389,7 +416,12 @@ impl Visit<'_> {
                     .get(id, self.now)
                     .map(|s| s.csrf_token)
                     .unwrap_or_default();
-                pages::login(&csrf, rd, Some("Incorrect username or password."))
+                pages::login(
+                    &csrf,
+                    rd,
+                    Some("Incorrect username or password."),
+                    &pages::LoginChoices::password_only(),
+                )
             }
         }
     }
@@ -623,16 +655,24 @@ impl Visit<'_> {
         }
     }
 
-    fn logout(&self, id: &SessionId) -> Response<EdgeBody> {
+    /// Ends the session; with a valid `rd` ("sign in with another account"), goes on to the
+    /// sign-in page for it.
+    fn logout(&self, id: &SessionId, rd: Option<&str>) -> Response<EdgeBody> {
         let user = self.access.sessions.get(id, self.now).and_then(|s| s.user);
         self.access.sessions.revoke(id);
         self.audit_login(LoginStep::Logout, user.as_deref(), AuditResult::Success);
-        let mut response = pages::message_with_link(
-            StatusCode::OK,
-            "Signed out",
-            "You are signed out of every application on this portal.",
-            ("Sign in again", "/"),
-        );
+        let mut response = match self.validated_rd(rd) {
+            Ok(Some(target)) => redirect(
+                StatusCode::SEE_OTHER,
+                &format!("/?rd={}", encode(&target.url)),
+            ),
+            _ => pages::message_with_link(
+                StatusCode::OK,
+                "Signed out",
+                "You are signed out of every application on this portal.",
+                ("Sign in again", "/"),
+            ),
+        };
         response
             .headers_mut()
             .append(header::SET_COOKIE, set_cookie(PORTAL_COOKIE, None, None));
