@@ -208,7 +208,7 @@ pub(crate) fn enrol_totp(
     let body = format!(
         "<h1>Set up two-step verification</h1>\
 <p class=\"lead\">Add this key to your authenticator app (or open the link on your phone), then enter the code it shows.</p>\
-<p class=\"key\">Key: <code>{secret}</code></p><p><a href=\"{uri}\">Open in authenticator app</a></p>{error}\
+<p class=\"key\">Key: <code>{secret}</code></p><p><a class=\"button secondary\" href=\"{uri}\">Open in authenticator app</a></p>{error}\
 <form method=\"post\" action=\"/settings/totp\">{hidden}<input type=\"hidden\" name=\"pending\" value=\"{sealed}\">\
 {code}<button type=\"submit\">Turn on</button></form>",
         secret = escape(secret_base32),
