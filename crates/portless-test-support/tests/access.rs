@@ -881,6 +881,15 @@ async fn signing_out_to_switch_account_returns_only_to_an_application_of_this_po
             "{denied:?}"
         );
         let csrf = denied.input("csrf").unwrap();
+        // The sign-out page that an application host's "Access denied" links to carries a
+        // valid rd along, and drops any other.
+        let confirm = browser
+            .get(&setup.portal(&format!(
+                "/logout?rd={}",
+                portless_test_support::form_body(&[("x", &rd)]).trim_start_matches("x=")
+            )))
+            .await;
+        assert_eq!(confirm.input("rd").is_some(), want, "{rd}: {confirm:?}");
         let out = browser
             .post_form(&setup.portal("/logout"), &[("csrf", &csrf), ("rd", &rd)])
             .await;

@@ -176,7 +176,16 @@ where
             &context.request_id,
             access
                 .portal_for(&canonical.host)
-                .map(|p| format!("{}/logout", p.base_url))
+                .map(|p| {
+                    format!(
+                        "{}/logout?rd={}",
+                        p.base_url,
+                        encode(&format!(
+                            "https://{}{}",
+                            canonical.authority, canonical.path_and_query
+                        ))
+                    )
+                })
                 .as_deref()
                 .map_or(pages::SwitchAccount::Nowhere, pages::SwitchAccount::Link),
         )),

@@ -315,11 +315,12 @@ pub(crate) fn switch_account(csrf: &str, rd: Option<&str>, label: &str) -> Strin
     )
 }
 
-/// The sign-out confirmation (reached by links from applications).
-pub(crate) fn logout_confirm(csrf: &str) -> Response<EdgeBody> {
+/// The sign-out confirmation (reached by links from applications). With `rd` (a validated
+/// application address), the sign-in page for it follows.
+pub(crate) fn logout_confirm(csrf: &str, rd: Option<&str>) -> Response<EdgeBody> {
     let body = format!(
         "<h1>Sign out</h1><p class=\"lead\">Sign out of every application on this portal?</p>{}",
-        switch_account(csrf, None, "Sign out / switch account")
+        switch_account(csrf, rd, "Sign out / switch account")
     );
     page(StatusCode::OK, "Sign out", &body)
 }

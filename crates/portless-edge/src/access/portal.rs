@@ -74,7 +74,9 @@ pub(crate) async fn handle(
             Ok(app_paths::jwks(access))
         }
         (Method::GET | Method::HEAD, "/") => Ok(visit.index(request.headers(), canonical).await),
-        (Method::GET | Method::HEAD, "/logout") => Ok(visit.logout_page(request.headers())),
+        (Method::GET | Method::HEAD, "/logout") => {
+            Ok(visit.logout_page(request.headers(), canonical))
+        }
         (Method::GET | Method::HEAD, "/settings/totp") => {
             Ok(visit.enrolment(request.headers()).await)
         }
@@ -641,10 +643,14 @@ impl Visit<'_> {
         }
     }
 
-    fn logout_page(&self, headers: &HeaderMap) -> Response<EdgeBody> {
+    /// `GET /logout[?rd=…]`: the confirmation (a form); a valid `rd` rides along, so the
+    /// sign-in page for that application follows ("sign in with another account").
+    fn logout_page(&self, headers: &HeaderMap, canonical: &Canonical) -> Response<EdgeBody> {
+        let rd = super::http_util::query_param(canonical.query(), "rd");
+        let target = self.validated_rd(rd.as_deref()).ok().flatten();
         match self.session(headers) {
             Some((_, session)) if session.user.is_some() => {
-                pages::logout_confirm(&session.csrf_token)
+                pages::logout_confirm(&session.csrf_token, target.as_ref().map(|t| t.url.as_str()))
             }
             _ => pages::message_with_link(
                 StatusCode::OK,

@@ -119,7 +119,7 @@ fn no_page_has_inline_code() {
                 rd: None,
             },
         ),
-        logout_confirm("c"),
+        logout_confirm("c", None),
         pin_sent("c", None, "a@b.test", None),
         provider_error(StatusCode::BAD_GATEWAY, "t", "x", None),
         settings("c", "alice", &Factors::default(), ""),
@@ -356,7 +356,7 @@ fn the_header_names_the_portal_host_while_answering_it() {
         .build()
         .unwrap()
         .block_on(on_portal("auth.example.test", async {
-            logout_confirm("c")
+            logout_confirm("c", None)
                 .into_body()
                 .collect()
                 .await
@@ -367,7 +367,7 @@ fn the_header_names_the_portal_host_while_answering_it() {
     assert!(page.contains(
         "<header class=\"site\"><span class=\"brand\">Portless</span><span class=\"host\">auth.example.test</span></header>"
     ));
-    let elsewhere = html(logout_confirm("c"));
+    let elsewhere = html(logout_confirm("c", None));
     assert!(elsewhere.contains("<span class=\"brand\">Portless</span></header>"));
 }
 
