@@ -856,3 +856,57 @@ async fn cross_site_form_posts_are_refused_and_keep_me_signed_in_keeps_the_cooki
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn signing_out_to_switch_account_returns_only_to_an_application_of_this_portal() {
+    let setup = Setup::start(AccessFixture::seed()).await;
+    let port = setup.edge.handle.public_addr().port();
+    for (rd, want) in [
+        (format!("https://{ADMIN}:{port}/"), true),
+        ("https://evil.test/".to_owned(), false),
+        (format!("http://{ADMIN}:{port}/"), false),
+    ] {
+        let browser = setup.browser();
+        let denied = sign_in(
+            &setup,
+            &browser,
+            &setup.url(ADMIN, "/"),
+            "bob",
+            BOB_PASSWORD,
+        )
+        .await;
+        assert_eq!(denied.status, StatusCode::FORBIDDEN, "{denied:?}");
+        assert!(
+            denied.body.contains("Sign in with another account"),
+            "{denied:?}"
+        );
+        let csrf = denied.input("csrf").unwrap();
+        // The sign-out page that an application host's "Access denied" links to carries a
+        // valid rd along, and drops any other.
+        let confirm = browser
+            .get(&setup.portal(&format!(
+                "/logout?rd={}",
+                portless_test_support::form_body(&[("x", &rd)]).trim_start_matches("x=")
+            )))
+            .await;
+        assert_eq!(confirm.input("rd").is_some(), want, "{rd}: {confirm:?}");
+        let out = browser
+            .post_form(&setup.portal("/logout"), &[("csrf", &csrf), ("rd", &rd)])
+            .await;
+        if want {
+            assert_eq!(out.status, StatusCode::SEE_OTHER, "{out:?}");
+            let location = out.location().unwrap().to_owned();
+            assert!(location.starts_with("/?rd=https%3A%2F%2F"), "{location}");
+            let login = browser.get(&setup.portal(&location)).await;
+            assert!(login.body.contains("name=\"password\""), "{login:?}");
+        } else {
+            assert_eq!(out.status, StatusCode::OK, "{rd}: {out:?}");
+            assert!(out.body.contains("signed out"), "{out:?}");
+        }
+        // Signed out either way.
+        assert_eq!(
+            browser.get(&setup.url(ADMIN, "/")).await.status,
+            StatusCode::FOUND
+        );
+    }
+}

@@ -459,7 +459,7 @@ async fn a_user_outside_the_group_sees_access_denied_with_a_request_id() {
     report_screenshots(&result);
     assert_eq!(
         headings(&result),
-        ["Access denied", "Sign out"],
+        ["Access denied", "Sign in"],
         "{result:#}"
     );
     let denied = step(&result, "denied");
@@ -474,6 +474,76 @@ async fn a_user_outside_the_group_sees_access_denied_with_a_request_id() {
     assert!(
         setup.origin.navigations_to(ADMIN).is_empty(),
         "nothing reached the admin origin"
+    );
+    // "Sign in with another account" signed out and asks again for the same application.
+    let again = step(&result, "switch-account");
+    assert!(
+        again["text"]
+            .as_str()
+            .unwrap()
+            .contains("to continue to admin.example.test"),
+        "{again:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_fit_a_phone_and_a_desktop_without_inline_code() {
+    let Some(tools) = browser_tools() else {
+        return;
+    };
+    let setup = Setup::start().await;
+    let result = setup
+        .run_flow(
+            &tools,
+            "pages",
+            &[
+                ("PORTLESS_APP_URL", setup.url(ADMIN, "/")),
+                ("PORTLESS_USER", "bob".to_owned()),
+                ("PORTLESS_PASSWORD", BOB_PASSWORD.to_owned()),
+            ],
+        )
+        .await;
+    report_screenshots(&result);
+    assert_eq!(
+        headings(&result),
+        [
+            "Sign in",
+            "Sign in",
+            "Sign in",
+            "Access denied",
+            "Access denied",
+            "Sign in"
+        ],
+        "{result:#}"
+    );
+    // Chromium reports every CSP violation (an inline script or style) on the console.
+    assert_eq!(
+        result["consoleErrors"],
+        serde_json::json!([]),
+        "console errors"
+    );
+    for s in result["steps"].as_array().unwrap() {
+        assert_eq!(s["problems"], serde_json::json!([]), "{}: {s:#}", s["name"]);
+        assert!(
+            s["text"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("Portless\n{PORTAL}")),
+            "the header names the portal: {s:#}"
+        );
+    }
+    let sign_in = step(&result, "sign-in-phone");
+    assert_eq!(sign_in["title"], "Sign in · Portless");
+    assert!(
+        sign_in["text"]
+            .as_str()
+            .unwrap()
+            .contains("to continue to admin.example.test"),
+        "{sign_in:#}"
+    );
+    assert_eq!(
+        result["buttonBackground"], "rgb(35, 80, 196)",
+        "the stylesheet applied"
     );
 }
 

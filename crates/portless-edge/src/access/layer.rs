@@ -99,7 +99,11 @@ where
         return Err(ErrorClass::Internal);
     };
     if matches!(routed, Routed::Portal) {
-        return portal::handle(&state, &access, request, &context, &canonical).await;
+        return pages::on_portal(
+            &canonical.host,
+            portal::handle(&state, &access, request, &context, &canonical),
+        )
+        .await;
     }
     if let Some(answer) = app_paths::handle(&access, &request, &context, &canonical).await {
         return answer;
@@ -120,7 +124,11 @@ where
                 Some(reason.to_owned()),
                 "token",
             );
-            return Ok(pages::denied(None, &context.request_id, None));
+            return Ok(pages::denied(
+                None,
+                &context.request_id,
+                pages::SwitchAccount::Nowhere,
+            ));
         }
     };
     let policy = access.policy();
@@ -168,8 +176,18 @@ where
             &context.request_id,
             access
                 .portal_for(&canonical.host)
-                .map(|p| format!("{}/logout", p.base_url))
-                .as_deref(),
+                .map(|p| {
+                    format!(
+                        "{}/logout?rd={}",
+                        p.base_url,
+                        encode(&format!(
+                            "https://{}{}",
+                            canonical.authority, canonical.path_and_query
+                        ))
+                    )
+                })
+                .as_deref()
+                .map_or(pages::SwitchAccount::Nowhere, pages::SwitchAccount::Link),
         )),
     }
 }
@@ -201,7 +219,7 @@ fn login_required(
     canonical: &Canonical,
 ) -> Response<EdgeBody> {
     let Some(portal) = access.portal_for(&canonical.host) else {
-        return pages::denied(None, "", None);
+        return pages::denied(None, "", pages::SwitchAccount::Nowhere);
     };
     let target = format!(
         "https://{}{}",

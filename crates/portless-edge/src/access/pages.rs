@@ -1,10 +1,36 @@
 //! The portal's pages: plain HTML forms that work without JavaScript, one stylesheet served
 //! from the portal itself, and a strict Content-Security-Policy (no inline script or style).
+//!
+//! Every page has the same frame: a header naming the product and the portal's host (so a
+//! person sees where they are typing a password), then one card for the step at hand. The
+//! stylesheet (`pages/portal.css`) lays it out from 320px phones to desktops, follows the
+//! system's dark mode, and keeps every control at least 44px tall.
+//!
+//! Layout: this file (the frame, shared pieces, the password/TOTP/denied/sign-out pages),
+//! `login` (the sign-in choices, email PIN, provider errors); the settings and passkey
+//! pages are in `passkey_pages`.
+
+mod login;
+
+use std::future::Future;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::body::EdgeBody;
+
+pub(crate) use login::{LoginChoices, ProviderChoice, login, pin_sent, provider_error};
+
+tokio::task_local! {
+    /// The portal host shown in the header of pages rendered while answering it.
+    static PORTAL_HOST: String;
+}
+
+/// Runs `answer` (the handling of one portal request) with `host` shown in the header of
+/// every page it renders. Pages rendered elsewhere show the product name only.
+pub(crate) async fn on_portal<F: Future>(host: &str, answer: F) -> F::Output {
+    PORTAL_HOST.scope(host.to_owned(), answer).await
+}
 
 /// Every portal response carries this policy: nothing runs, nothing is framed, forms post
 /// only to the portal (and its redirects go back to applications over HTTPS).
@@ -12,24 +38,13 @@ const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; st
 img-src 'self' data:; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'";
 
 /// The stylesheet, served at [`STYLESHEET_PATH`].
-pub(crate) const STYLESHEET: &str = "\
-*{box-sizing:border-box}\
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;background:#f4f5f7;color:#1d2330}\
-main{max-width:26rem;margin:8vh auto;padding:2rem;background:#fff;border-radius:.75rem;box-shadow:0 1px 4px #0002}\
-h1{font-size:1.4rem;margin:0 0 1rem}\
-p{line-height:1.45}\
-label{display:block;margin:.9rem 0 .3rem;font-weight:600}\
-input[type=text],input[type=password],input[type=email]{width:100%;padding:.65rem;font-size:1rem;border:1px solid #b8bfcc;border-radius:.4rem}\
-input.code{letter-spacing:.3em;font-family:ui-monospace,monospace;font-size:1.3rem}\
-.check{display:flex;gap:.5rem;align-items:center;margin:.9rem 0}\
-button{width:100%;margin-top:1.2rem;padding:.7rem;font-size:1rem;border:0;border-radius:.4rem;background:#2456d3;color:#fff;cursor:pointer}\
-button.secondary{background:#e4e7ee;color:#1d2330}\
-.error{background:#fdecec;color:#8a1c1c;padding:.6rem .8rem;border-radius:.4rem}\
-.note{color:#5b6475;font-size:.9rem}\
-code{background:#eef0f4;padding:.1rem .3rem;border-radius:.2rem;overflow-wrap:anywhere}\
-a.button{display:block;text-align:center;margin-top:1.2rem;padding:.7rem;border-radius:.4rem;background:#2456d3;color:#fff;text-decoration:none}\
-@media (max-width:30rem){main{margin:0;border-radius:0;min-height:100vh;box-shadow:none}}\
-";
+pub(crate) const STYLESHEET: &str = include_str!("pages/portal.css");
+
+/// The portal's icon, inline (no request; the CSP allows `data:` images): a padlock.
+const FAVICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24'%3E\
+%3Crect width='24' height='24' rx='5' fill='%232350c4'/%3E%3Cg fill='none' stroke='white' stroke-width='2.2' \
+stroke-linecap='round'%3E%3Cpath d='M8 11V9a4 4 0 0 1 8 0v2'/%3E%3Crect x='6' y='11' width='12' height='8' rx='1.5'/%3E\
+%3C/g%3E%3C/svg%3E";
 
 /// Where the stylesheet is served on the portal host.
 pub(crate) const STYLESHEET_PATH: &str = "/.portless/portal.css";
@@ -55,10 +70,14 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response<Edge
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta name=\"referrer\" content=\"same-origin\">\
-<title>{title} · Portless</title><link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\"></head>\
-<body><main>{body}</main></body></html>\n",
+<meta name=\"referrer\" content=\"same-origin\"><meta name=\"color-scheme\" content=\"light dark\">\
+<title>{title} · Portless</title><link rel=\"icon\" href=\"{FAVICON}\"><link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\"></head>\
+<body><header class=\"site\"><span class=\"brand\">Portless</span>{host}</header>\
+<main><div class=\"card\">{body}</div></main></body></html>\n",
         title = escape(title),
+        host = PORTAL_HOST
+            .try_with(|host| format!("<span class=\"host\">{}</span>", escape(host)))
+            .unwrap_or_default(),
     );
     let mut response = Response::new(EdgeBody::full(Bytes::from(html)));
     *response.status_mut() = status;
@@ -93,7 +112,7 @@ pub(crate) fn secure_headers(headers: &mut http::HeaderMap) {
 }
 
 /// The hidden fields every portal form carries.
-fn hidden(csrf: &str, rd: Option<&str>) -> String {
+pub(crate) fn hidden(csrf: &str, rd: Option<&str>) -> String {
     let mut out = format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
         escape(csrf)
@@ -107,32 +126,31 @@ fn hidden(csrf: &str, rd: Option<&str>) -> String {
     out
 }
 
-fn error_box(error: Option<&str>) -> String {
+/// An error box (announced by screen readers), or nothing.
+pub(crate) fn error_box(error: Option<&str>) -> String {
     error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default()
 }
 
-/// The first-factor form.
-pub(crate) fn login(csrf: &str, rd: Option<&str>, error: Option<&str>) -> Response<EdgeBody> {
-    let status = if error.is_some() {
+/// `401` when the page shows an error (a refused credential), `200` otherwise.
+pub(crate) fn status_for(error: Option<&str>) -> StatusCode {
+    if error.is_some() {
         StatusCode::UNAUTHORIZED
     } else {
         StatusCode::OK
-    };
-    let body = format!(
-        "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/login\">{hidden}\
-<label for=\"username\">Username or email</label>\
-<input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus>\
-<label for=\"password\">Password</label>\
-<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
-<div class=\"check\"><input type=\"checkbox\" id=\"remember_me\" name=\"remember_me\" value=\"1\"><label for=\"remember_me\">Keep me signed in</label></div>\
-<button type=\"submit\">Sign in</button></form>{passkey}",
-        error = error_box(error),
-        hidden = hidden(csrf, rd),
-        passkey = super::passkey_pages::login_section(),
-    );
-    page(status, "Sign in", &body)
+    }
+}
+
+/// A one-time code field (`code`): digits, the platform's code autofill, a phone's keypad.
+pub(crate) fn code_field(label: &str, autofocus: bool) -> String {
+    format!(
+        "<label for=\"code\">{}</label>\
+<input class=\"code\" type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]*\" \
+autocomplete=\"one-time-code\" autocapitalize=\"none\" spellcheck=\"false\" maxlength=\"8\" required{}>",
+        escape(label),
+        if autofocus { " autofocus" } else { "" }
+    )
 }
 
 /// The second-factor (TOTP) form.
@@ -142,30 +160,25 @@ pub(crate) fn totp(
     user: &str,
     error: Option<&str>,
 ) -> Response<EdgeBody> {
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
     let body = format!(
-        "<h1>Two-step verification</h1><p>Signed in as <strong>{user}</strong>. Enter the 6-digit code from your authenticator app.</p>{error}\
-<form method=\"post\" action=\"/2fa/totp\">{hidden}\
-<label for=\"code\">Code</label>\
-<input class=\"code\" type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]*\" autocomplete=\"one-time-code\" maxlength=\"8\" required autofocus>\
+        "<h1>Two-step verification</h1><p class=\"lead\">Signed in as <strong>{user}</strong>. Enter the 6-digit code from your authenticator app.</p>{error}\
+<form method=\"post\" action=\"/2fa/totp\">{hidden}{code}\
 <button type=\"submit\">Verify</button></form>{switch}",
         user = escape(user),
         error = error_box(error),
         hidden = hidden(csrf, rd),
-        switch = switch_account(csrf),
+        code = code_field("Code", true),
+        switch = switch_account(csrf, None, "Sign out / switch account"),
     );
-    page(status, "Two-step verification", &body)
+    page(status_for(error), "Two-step verification", &body)
 }
 
 /// Asked before credentials change: the password again.
 pub(crate) fn reauthenticate(csrf: &str, user: &str, error: Option<&str>) -> Response<EdgeBody> {
     let body = format!(
-        "<h1>Confirm it is you</h1><p>Changing sign-in methods of <strong>{user}</strong> needs your password again.</p>{error}\
+        "<h1>Confirm it is you</h1><p class=\"lead\">Changing sign-in methods of <strong>{user}</strong> needs your password again.</p>{error}\
 <form method=\"post\" action=\"/settings/reauth\">{hidden}\
+<input type=\"text\" name=\"username\" value=\"{user}\" autocomplete=\"username\" hidden>\
 <label for=\"password\">Password</label>\
 <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required autofocus>\
 <button type=\"submit\">Continue</button></form>",
@@ -173,12 +186,7 @@ pub(crate) fn reauthenticate(csrf: &str, user: &str, error: Option<&str>) -> Res
         error = error_box(error),
         hidden = hidden(csrf, None),
     );
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
-    page(status, "Confirm it is you", &body)
+    page(status_for(error), "Confirm it is you", &body)
 }
 
 /// TOTP enrolment: the secret to add to an authenticator app, and a code to prove it.
@@ -191,17 +199,16 @@ pub(crate) fn enrol_totp(
 ) -> Response<EdgeBody> {
     let body = format!(
         "<h1>Set up two-step verification</h1>\
-<p>Add this key to your authenticator app (or open the link on your phone), then enter the code it shows.</p>\
-<p>Key: <code>{secret}</code></p><p><a href=\"{uri}\">Open in authenticator app</a></p>{error}\
+<p class=\"lead\">Add this key to your authenticator app (or open the link on your phone), then enter the code it shows.</p>\
+<p class=\"key\">Key: <code>{secret}</code></p><p><a class=\"button secondary\" href=\"{uri}\">Open in authenticator app</a></p>{error}\
 <form method=\"post\" action=\"/settings/totp\">{hidden}<input type=\"hidden\" name=\"pending\" value=\"{sealed}\">\
-<label for=\"code\">Code</label>\
-<input class=\"code\" type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]*\" autocomplete=\"one-time-code\" maxlength=\"8\" required>\
-<button type=\"submit\">Turn on</button></form>",
+{code}<button type=\"submit\">Turn on</button></form>",
         secret = escape(secret_base32),
         uri = escape(uri),
         error = error_box(error),
         hidden = hidden(csrf, None),
         sealed = escape(sealed),
+        code = code_field("Code", false),
     );
     page(StatusCode::OK, "Set up two-step verification", &body)
 }
@@ -236,27 +243,53 @@ pub(crate) fn message(status: StatusCode, title: &str, text: &str) -> Response<E
     )
 }
 
+/// How the "Access denied" page offers another account.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SwitchAccount<'a> {
+    /// No way (no portal serves this host).
+    Nowhere,
+    /// A link to the portal's sign-out page (from an application's host, where no portal
+    /// form can be posted).
+    Link(&'a str),
+    /// On the portal: a sign-out form with the session's CSRF token that returns to the
+    /// sign-in page for `rd`.
+    Form {
+        /// The session's CSRF token.
+        csrf: &'a str,
+        /// Where to go after signing in again.
+        rd: Option<&'a str>,
+    },
+}
+
 /// "Access denied", with the request id and a way to switch account.
 pub(crate) fn denied(
     user: Option<&str>,
     request_id: &str,
-    logout_url: Option<&str>,
+    switch: SwitchAccount<'_>,
 ) -> Response<EdgeBody> {
     let who = user
-        .map(|u| format!("<p>You are signed in as <strong>{}</strong>, and this account may not open this page.</p>", escape(u)))
-        .unwrap_or_else(|| "<p>This page is not open to you.</p>".to_owned());
-    let switch = logout_url
-        .map(|url| {
-            format!(
-                "<p><a href=\"{}\">Sign out / switch account</a></p>",
-                escape(url)
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        "<h1>Access denied</h1>{who}<p class=\"note\">Request id <code>{rid}</code>: give it to the administrator if you think this is wrong.</p>{switch}",
-        rid = escape(request_id),
-    );
+        .map(|u| format!("<p class=\"lead\">You are signed in as <strong>{}</strong>, and this account may not open this page.</p>", escape(u)))
+        .unwrap_or_else(|| "<p class=\"lead\">This page is not open to you.</p>".to_owned());
+    let rid = if request_id.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"note\">If you think this is wrong, give the administrator this request id: \
+<code class=\"copy\" id=\"request-id\">{}</code></p>",
+            escape(request_id)
+        )
+    };
+    let switch = match switch {
+        SwitchAccount::Nowhere => String::new(),
+        SwitchAccount::Link(url) => format!(
+            "<p><a class=\"button secondary\" href=\"{}\">Sign in with another account</a></p>",
+            escape(url)
+        ),
+        SwitchAccount::Form { csrf, rd } => {
+            switch_account(csrf, rd, "Sign in with another account")
+        }
+    };
+    let body = format!("<h1>Access denied</h1>{who}{rid}{switch}");
     let mut response = page(StatusCode::FORBIDDEN, "Access denied", &body);
     response
         .headers_mut()
@@ -265,80 +298,24 @@ pub(crate) fn denied(
 }
 
 /// A sign-out button (a form: signing out changes state, so it is never a plain link).
-fn switch_account(csrf: &str) -> String {
+/// With `rd`, the portal shows the sign-in page for it afterwards.
+pub(crate) fn switch_account(csrf: &str, rd: Option<&str>, label: &str) -> String {
     format!(
-        "<form method=\"post\" action=\"/logout\">{}<button class=\"secondary\" type=\"submit\">Sign out / switch account</button></form>",
-        hidden(csrf, None)
+        "<form method=\"post\" action=\"/logout\">{}<button class=\"secondary\" type=\"submit\">{}</button></form>",
+        hidden(csrf, rd),
+        escape(label)
     )
 }
 
-/// The sign-out confirmation (reached by links from applications).
-pub(crate) fn logout_confirm(csrf: &str) -> Response<EdgeBody> {
+/// The sign-out confirmation (reached by links from applications). With `rd` (a validated
+/// application address), the sign-in page for it follows.
+pub(crate) fn logout_confirm(csrf: &str, rd: Option<&str>) -> Response<EdgeBody> {
     let body = format!(
-        "<h1>Sign out</h1><p>Sign out of every application on this portal?</p>{}",
-        switch_account(csrf)
+        "<h1>Sign out</h1><p class=\"lead\">Sign out of every application on this portal?</p>{}",
+        switch_account(csrf, rd, "Sign out / switch account")
     );
     page(StatusCode::OK, "Sign out", &body)
 }
 
-/// After an email PIN was asked for: the same words whether or not a mail went out.
-pub(crate) fn pin_sent(
-    csrf: &str,
-    rd: Option<&str>,
-    address: &str,
-    error: Option<&str>,
-) -> Response<EdgeBody> {
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
-    let back = match rd {
-        Some(rd) if !rd.is_empty() => format!("/?rd={}", super::http_util::encode(rd)),
-        _ => "/".to_owned(),
-    };
-    let body = format!(
-        "<h1>Check your email</h1><p>If <strong>{address}</strong> may sign in here, we have sent a code to it. It is valid for 10 minutes and can be used once.</p>{error}\
-<form method=\"post\" action=\"/login/email/verify\">{hidden}\
-<input type=\"hidden\" name=\"email\" value=\"{address}\">\
-<label for=\"code\">Code</label>\
-<input class=\"code\" type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]*\" autocomplete=\"one-time-code\" maxlength=\"6\" required autofocus>\
-<button type=\"submit\">Sign in</button></form><p><a href=\"{back}\">Use another address</a></p>",
-        address = escape(address),
-        error = error_box(error),
-        hidden = hidden(csrf, rd),
-        back = escape(&back),
-    );
-    page(status, "Check your email", &body)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_is_escaped_everywhere() {
-        assert_eq!(
-            escape("<script>\"x\"&'y'</script>"),
-            "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
-        );
-    }
-
-    #[test]
-    fn pages_carry_a_strict_policy_and_no_inline_script() {
-        let response = login("c", Some("https://a.test/\"><script>"), Some("<b>"));
-        let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
-            .to_str()
-            .unwrap();
-        assert!(csp.contains("default-src 'none'"));
-        assert!(!csp.contains("unsafe-inline"));
-    }
-
-    #[test]
-    fn the_referrer_policy_keeps_a_real_origin_on_the_portals_own_forms() {
-        // Under `no-referrer` browsers post the forms with `Origin: null`, and the portal's
-        // origin check refuses every sign-in (found by tests/browser.rs).
-        let response = login("c", None, None);
-        assert_eq!(response.headers()[header::REFERRER_POLICY], "same-origin");
-    }
-}
+mod tests;

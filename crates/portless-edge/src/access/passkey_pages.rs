@@ -39,17 +39,6 @@ pub(crate) fn script() -> Response<EdgeBody> {
     response
 }
 
-/// The passwordless section of the login page: hidden until the script finds WebAuthn in
-/// the browser (without JavaScript, the password form is all there is).
-pub(crate) fn login_section() -> String {
-    format!(
-        "<section id=\"passkey-login\" hidden><p class=\"note\">or</p>\
-<button type=\"button\" class=\"secondary\" id=\"passkey-signin\">Sign in with a passkey</button>\
-<p id=\"passkey-status\" role=\"status\"></p></section>\
-<script src=\"{SCRIPT_PATH}\" defer></script>"
-    )
-}
-
 fn hidden(csrf: &str, rd: Option<&str>) -> String {
     let mut out = format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use portless_access::audit::{AuditEvent, AuditKind, AuditResult, LoginStep};
-use portless_access::policy::Decision;
+use portless_access::policy::{Decision, LoginMethods};
 use portless_access::redirect::RedirectTarget;
 use portless_access::session::{PortalSession, SessionId};
 use portless_access::totp::{TotpSecret, provisioning_uri};
@@ -84,7 +84,9 @@ pub(crate) async fn handle(
             Ok(app_paths::jwks(access))
         }
         (Method::GET | Method::HEAD, "/") => Ok(visit.index(request.headers(), canonical).await),
-        (Method::GET | Method::HEAD, "/logout") => Ok(visit.logout_page(request.headers())),
+        (Method::GET | Method::HEAD, "/logout") => {
+            Ok(visit.logout_page(request.headers(), canonical))
+        }
         (Method::GET | Method::HEAD, "/settings/totp") => {
             Ok(visit.enrolment(request.headers()).await)
         }
@@ -213,7 +215,48 @@ impl Visit<'_> {
     /// The sign-in page, offering the methods the target's rules could accept (all of them
     /// without a target).
     fn login_page(&self, csrf: &str, rd: Option<&str>, error: Option<&str>) -> Response<EdgeBody> {
-        pages::login(csrf, rd, error)
+        let offered: Vec<_> = self
+            .access
+            .sign_in
+            .providers
+            .iter()
+            .filter(|p| p.portal_host == self.portal.host)
+            .collect();
+        let names: Vec<&str> = offered.iter().map(|p| p.config.name.as_str()).collect();
+        let target = self.validated_rd(rd).ok().flatten();
+        let methods = match &target {
+            Some(target) if target.host != self.portal.host => self.access.policy().login_methods(
+                &AccessRequest {
+                    host: &target.host,
+                    path: target.path(),
+                    query: target.query(),
+                    method: "GET",
+                    client_ip: self.context.client.ip(),
+                    identity: None,
+                },
+                &names,
+            ),
+            // No application named (or a portal page): every method this portal has.
+            _ => LoginMethods {
+                users_file: true,
+                email_pin: true,
+                oidc: names.iter().map(|n| (*n).to_owned()).collect(),
+            },
+        };
+        let choices = pages::LoginChoices {
+            password: methods.users_file,
+            email_pin: methods.email_pin && self.access.sign_in.pin.is_some(),
+            passkey: methods.users_file && self.access.passkeys_at(&self.portal.host).is_some(),
+            providers: offered
+                .iter()
+                .filter(|p| methods.oidc.contains(&p.config.name))
+                .map(|p| pages::ProviderChoice {
+                    name: &p.config.name,
+                    display_name: &p.config.display_name,
+                })
+                .collect(),
+        };
+        pages::login(csrf, rd, error, &choices)
     }
 
     /// `GET /?rd=…`: sign in, continue to a second factor, or hand the application a code.
@@ -327,7 +370,10 @@ impl Visit<'_> {
             Decision::Deny { .. } => pages::denied(
                 Some(identity.name()),
                 &self.context.request_id,
-                Some(&format!("{}/logout", self.portal.base_url)),
+                pages::SwitchAccount::Form {
+                    csrf: &session.csrf_token,
+                    rd,
+                },
             ),
         }
     }
@@ -369,7 +415,7 @@ impl Visit<'_> {
             "/settings/reauth" => self.reauth(&id, &session, &form).await,
             "/settings/totp" => self.confirm_totp(&id, &session, &form).await,
             "/settings/passkey/remove" => self.remove_passkey(&session, &form).await,
-            _ => self.logout(&id),
+            _ => self.logout(&id, form.get("rd").map(String::as_str)),
         })
     }
 
@@ -696,10 +742,14 @@ impl Visit<'_> {
         }
     }
 
-    fn logout_page(&self, headers: &HeaderMap) -> Response<EdgeBody> {
+    /// `GET /logout[?rd=…]`: the confirmation (a form); a valid `rd` rides along, so the
+    /// sign-in page for that application follows ("sign in with another account").
+    fn logout_page(&self, headers: &HeaderMap, canonical: &Canonical) -> Response<EdgeBody> {
+        let rd = super::http_util::query_param(canonical.query(), "rd");
+        let target = self.validated_rd(rd.as_deref()).ok().flatten();
         match self.session(headers) {
             Some((_, session)) if session.user.is_some() => {
-                pages::logout_confirm(&session.csrf_token)
+                pages::logout_confirm(&session.csrf_token, target.as_ref().map(|t| t.url.as_str()))
             }
             _ => pages::message_with_link(
                 StatusCode::OK,
@@ -710,16 +760,24 @@ impl Visit<'_> {
         }
     }
 
-    fn logout(&self, id: &SessionId) -> Response<EdgeBody> {
+    /// Ends the session; with a valid `rd` ("sign in with another account"), goes on to the
+    /// sign-in page for it.
+    fn logout(&self, id: &SessionId, rd: Option<&str>) -> Response<EdgeBody> {
         let user = self.access.sessions.get(id, self.now).and_then(|s| s.user);
         self.access.sessions.revoke(id);
         self.audit_login(LoginStep::Logout, user.as_deref(), AuditResult::Success);
-        let mut response = pages::message_with_link(
-            StatusCode::OK,
-            "Signed out",
-            "You are signed out of every application on this portal.",
-            ("Sign in again", "/"),
-        );
+        let mut response = match self.validated_rd(rd) {
+            Ok(Some(target)) => redirect(
+                StatusCode::SEE_OTHER,
+                &format!("/?rd={}", encode(&target.url)),
+            ),
+            _ => pages::message_with_link(
+                StatusCode::OK,
+                "Signed out",
+                "You are signed out of every application on this portal.",
+                ("Sign in again", "/"),
+            ),
+        };
         response
             .headers_mut()
             .append(header::SET_COOKIE, set_cookie(PORTAL_COOKIE, None, None));

@@ -42,11 +42,11 @@ impl Visit<'_> {
             Err(e) => {
                 self.audit_detail(LoginStep::Oidc, None, AuditResult::Failure, "unavailable");
                 tracing::warn!(provider = name, error = %e, "sign-in provider unavailable");
-                return pages::message_with_link(
+                return pages::provider_error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     &format!("{} cannot be reached", provider.config.display_name),
                     "The sign-in provider did not answer. Try again in a moment, or choose another way to sign in.",
-                    ("Back to sign-in", "/"),
+                    rd.as_deref(),
                 );
             }
         };
@@ -78,6 +78,7 @@ impl Visit<'_> {
             self.audit_detail(LoginStep::Oidc, None, AuditResult::Failure, "no_login");
             return not_completed(
                 "This sign-in was not started in this browser, or it has already been used or has expired.",
+                None,
             );
         };
         if let Some(error) = param("error") {
@@ -87,13 +88,16 @@ impl Visit<'_> {
                 AuditResult::Failure,
                 "provider_error",
             );
-            return not_completed(&format!(
-                "The provider ended the sign-in ({}).",
-                error.chars().take(64).collect::<String>()
-            ));
+            return not_completed(
+                &format!(
+                    "The provider ended the sign-in ({}).",
+                    error.chars().take(64).collect::<String>()
+                ),
+                flow.rd.as_deref(),
+            );
         }
         let (Some(code), Some(state)) = (param("code"), param("state")) else {
-            return not_completed("The provider's answer is incomplete.");
+            return not_completed("The provider's answer is incomplete.", flow.rd.as_deref());
         };
         let Some(provider) = self.access.sign_in.provider(name, &self.portal.host) else {
             return unknown_method();
@@ -102,7 +106,10 @@ impl Visit<'_> {
             Ok(client) => client.finish(&flow.request, &code, &state, self.now).await,
             Err(e) => {
                 tracing::warn!(provider = name, error = %e, "sign-in provider unavailable");
-                return not_completed("The sign-in provider could not be reached.");
+                return not_completed(
+                    "The sign-in provider could not be reached.",
+                    flow.rd.as_deref(),
+                );
             }
         };
         let upstream = match upstream {
@@ -110,15 +117,21 @@ impl Visit<'_> {
             Err(e) => {
                 tracing::warn!(provider = name, error = %e, "upstream sign-in refused");
                 self.audit_detail(LoginStep::Oidc, None, AuditResult::Failure, "refused");
-                return not_completed(&format!("The provider's answer was refused: {e}."));
+                return not_completed(
+                    &format!("The provider's answer was refused: {e}."),
+                    flow.rd.as_deref(),
+                );
             }
         };
         let Some(email) = upstream.email.clone() else {
             self.audit_detail(LoginStep::Oidc, None, AuditResult::Failure, "no_email");
-            return not_completed(&format!(
-                "Your {} account did not share an email address, which this portal needs to know who you are.",
-                provider.config.display_name
-            ));
+            return not_completed(
+                &format!(
+                    "Your {} account did not share an email address, which this portal needs to know who you are.",
+                    provider.config.display_name
+                ),
+                flow.rd.as_deref(),
+            );
         };
         let login = ExternalLogin {
             provider: Some(name.to_owned()),
@@ -273,11 +286,6 @@ fn unknown_method() -> Page {
     )
 }
 
-fn not_completed(text: &str) -> Page {
-    pages::message_with_link(
-        StatusCode::FORBIDDEN,
-        "Sign-in not completed",
-        text,
-        ("Start again", "/"),
-    )
+fn not_completed(text: &str, rd: Option<&str>) -> Page {
+    pages::provider_error(StatusCode::FORBIDDEN, "Sign-in not completed", text, rd)
 }
