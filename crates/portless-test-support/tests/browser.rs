@@ -151,15 +151,20 @@ struct Setup {
 
 impl Setup {
     async fn start() -> Self {
+        Self::start_with(AccessFixture::seed(), &[APP, GIT, ADMIN]).await
+    }
+
+    /// The edge with `fixture`'s configuration, `hosts` routed to the identity origin.
+    async fn start_with(fixture: AccessFixture, hosts: &[&str]) -> Self {
         init_test_logging();
-        let fixture = Arc::new(AccessFixture::seed());
+        let fixture = Arc::new(fixture);
         let edge = TestEdge::start_with(EdgeSetup {
             access: Some(fixture.clone()),
             ..EdgeSetup::default()
         })
         .await;
         let origin = IdentityOrigin::start().await;
-        let tunnel = edge.add_tunnel("apps", &[APP, GIT, ADMIN]).await;
+        let tunnel = edge.add_tunnel("apps", hosts).await;
         let connector = edge
             .connect(
                 edge.connector_options(&tunnel, ProtocolChoice::Quic),
@@ -696,4 +701,128 @@ async fn passkeys_register_sign_in_without_a_password_and_stop_working_once_remo
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// Rules for the sign-in methods beside the password: one app only the provider's accounts
+/// may open, one for addresses at example.com (an emailed PIN).
+const SIGN_IN_RULES: &str = r#"access_control:
+  default_policy: deny
+  rules:
+    - domain: corp.example.test
+      policy: one_factor
+      subject: ["provider:testidp"]
+    - domain: mail.example.test
+      policy: one_factor
+      subject: ["email_domain:example.com"]
+"#;
+const CORP: &str = "corp.example.test";
+const MAIL: &str = "mail.example.test";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_provider_login_in_a_browser_reaches_the_app_with_the_identity() {
+    let Some(tools) = browser_tools() else {
+        return;
+    };
+    let config = serde_json::json!({
+        "clients": [{
+            "client_id": "portal", "client_secret": "portal-secret-0123456789",
+            "redirect_uris": [format!("https://{PORTAL}/oidc/testidp/callback")],
+        }],
+        "accounts": {
+            "alice": {"email": "alice@example.com", "email_verified": true,
+                      "name": "Alice from the IdP", "groups": ["staff"]},
+        },
+        "redirect_any_port": true,
+    });
+    let Some(idp) = portless_test_support::peers::OidcPeer::start_https(&config.to_string()) else {
+        return;
+    };
+    let idp_ca = idp.ca_file.clone().unwrap();
+    let backend = format!(
+        "  oidc:\n    - name: testidp\n      display_name: Test IdP\n      issuer: {}\n      client_id: portal\n      client_secret: portal-secret-0123456789\n      scopes: [openid, email, profile, groups]\n      ca_file: {}\n",
+        idp.issuer,
+        idp_ca.display()
+    );
+    let fixture = AccessFixture::with_rules(SIGN_IN_RULES).with_sign_in(&backend, "");
+    let setup = Setup::start_with(fixture, &[CORP, MAIL]).await;
+    let result = setup
+        .run_flow(
+            &tools,
+            "oidc",
+            &[
+                ("PORTLESS_APP_URL", setup.url(CORP, "/docs")),
+                ("PORTLESS_PROVIDER", "testidp".to_owned()),
+                ("PORTLESS_ACCOUNT", "alice".to_owned()),
+                ("PORTLESS_EXTRA_CA_PEM", idp_ca.display().to_string()),
+            ],
+        )
+        .await;
+    report_screenshots(&result);
+    assert_eq!(
+        headings(&result),
+        ["Sign in", "Test IdP", "Hello from corp.example.test"],
+        "{result:#}"
+    );
+    assert_eq!(
+        result["passwordField"], false,
+        "only the provider is offered"
+    );
+    assert_eq!(result["providerButton"], "Continue with Test IdP");
+    let app = step(&result, "app");
+    assert_eq!(
+        app["url"],
+        setup.url(CORP, "/docs"),
+        "back where the user started"
+    );
+    let text = app["text"].as_str().unwrap();
+    assert!(text.contains("Remote-User\nalice@example.com"), "{text}");
+    assert!(text.contains("Remote-Name\nAlice from the IdP"), "{text}");
+    let seen = setup.origin.navigations_to(CORP);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["remote-groups"], "staff");
+    assert!(seen[0].contains_key("cf-access-jwt-assertion"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emailed_pin_in_a_browser_reaches_the_app_with_the_address() {
+    let Some(tools) = browser_tools() else {
+        return;
+    };
+    let Some(sink) = portless_test_support::peers::SmtpSink::start() else {
+        return;
+    };
+    let tls = format!("    ca_file: {}\n", sink.dir().join("ca.pem").display());
+    let notifier: String = sink
+        .notifier_yaml(&tls, sink.dir())
+        .lines()
+        .map(|l| format!("  {l}\n"))
+        .collect();
+    let fixture = AccessFixture::with_rules(SIGN_IN_RULES).with_sign_in(
+        "  email_pin:\n    enabled: true\n",
+        &format!("notifier:\n{notifier}"),
+    );
+    let setup = Setup::start_with(fixture, &[CORP, MAIL]).await;
+    let result = setup
+        .run_flow(
+            &tools,
+            "pin",
+            &[
+                ("PORTLESS_APP_URL", setup.url(MAIL, "/inbox")),
+                ("PORTLESS_EMAIL", "Carol@Example.com".to_owned()),
+                ("PORTLESS_MAIL_DIR", sink.mail_dir().display().to_string()),
+            ],
+        )
+        .await;
+    report_screenshots(&result);
+    let headings = headings(&result);
+    assert_eq!(headings.len(), 3, "{result:#}");
+    assert_eq!(headings[2], "Hello from mail.example.test", "{result:#}");
+    let sent = step(&result, "code-sent")["text"].as_str().unwrap();
+    assert!(
+        sent.contains("carol@example.com") && sent.contains("10 minutes"),
+        "{sent}"
+    );
+    let text = step(&result, "app")["text"].as_str().unwrap();
+    assert!(text.contains("Remote-User\ncarol@example.com"), "{text}");
+    assert_eq!(sink.mails().len(), 1);
 }
