@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use portless_access::config::AccessConfig;
 use portless_access::users::UsersDatabase;
-use portless_access::{AccessRequest, AuthLevel, Identity, Subject};
+use portless_access::{AccessRequest, AuthLevel, Identity, Source, Subject};
 use portless_proto::{canonical_host, canonical_path};
 
 /// `portless policy ...`.
@@ -32,11 +32,22 @@ pub(crate) struct TestArgs {
     )]
     pub(crate) config: PathBuf,
     /// Judge as this user (groups from the users file), with a two-factor session.
-    #[arg(long, conflicts_with = "token")]
+    #[arg(long, conflicts_with_all = ["token", "email"])]
     pub(crate) user: Option<String>,
-    /// With --user: a session that passed only the first factor.
-    #[arg(long, requires = "user")]
+    /// With --user or --email: a session that passed only the first factor (an email PIN
+    /// and most providers give one factor).
+    #[arg(long)]
     pub(crate) one_factor: bool,
+    /// Judge as someone who signed in through an upstream provider (--provider NAME) or an
+    /// email PIN (--provider email) with this address.
+    #[arg(long, requires = "provider", conflicts_with = "token")]
+    pub(crate) email: Option<String>,
+    /// With --email: the OIDC provider's name, or `email` for an email PIN.
+    #[arg(long, requires = "email")]
+    pub(crate) provider: Option<String>,
+    /// With --email and an OIDC provider: a group its groups claim carries (repeatable).
+    #[arg(long = "group", requires = "email")]
+    pub(crate) groups: Vec<String>,
     /// Judge as this service token (by name).
     #[arg(long)]
     pub(crate) token: Option<String>,
@@ -69,6 +80,7 @@ pub(crate) fn run(command: PolicyCommand) -> anyhow::Result<()> {
     };
     let identity = match (&args.user, &args.token) {
         (Some(user), _) => Some(user_identity(&config, user, args.one_factor)?),
+        (None, _) if args.email.is_some() => Some(external_identity(&args)?),
         (None, Some(token)) => Some(Identity {
             subject: Subject::ServiceToken {
                 name: token.to_lowercase(),
@@ -111,6 +123,54 @@ fn split_url(url: &str) -> anyhow::Result<(String, String)> {
     let host = canonical_host(authority).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     let path = canonical_path(&path).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     Ok((host, path))
+}
+
+/// The identity an upstream provider or an email PIN would prove (named by its address).
+fn external_identity(args: &TestArgs) -> anyhow::Result<Identity> {
+    let email = args
+        .email
+        .as_deref()
+        .unwrap_or_default()
+        .trim()
+        .to_lowercase();
+    if email
+        .rsplit_once('@')
+        .is_none_or(|(l, d)| l.is_empty() || d.is_empty())
+    {
+        anyhow::bail!("--email {email:?} is not an address: write one like alice@example.com");
+    }
+    let source = match args.provider.as_deref() {
+        Some("email") => {
+            if !args.groups.is_empty() {
+                anyhow::bail!("an email PIN carries no groups: remove --group");
+            }
+            Source::EmailPin
+        }
+        Some("users") | None => {
+            anyhow::bail!(
+                "--provider names an OIDC provider, or `email` for an email PIN; for users-file users use --user"
+            )
+        }
+        Some(name) => Source::Oidc(name.to_owned()),
+    };
+    let level = if args.one_factor {
+        AuthLevel::OneFactor
+    } else if source == Source::EmailPin {
+        // A PIN is one factor, always.
+        AuthLevel::OneFactor
+    } else {
+        AuthLevel::TwoFactor
+    };
+    Ok(Identity {
+        subject: Subject::User {
+            name: email.clone(),
+            level,
+            source,
+        },
+        display_name: email.clone(),
+        email: Some(email),
+        groups: args.groups.clone(),
+    })
 }
 
 fn user_identity(config: &AccessConfig, user: &str, one_factor: bool) -> anyhow::Result<Identity> {

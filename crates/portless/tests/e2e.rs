@@ -720,4 +720,29 @@ fn user_add_then_policy_test_explains_the_decision() {
     let other = test(&["https://other.example.com/", "--user", "alice"]);
     assert!(other.contains("decision: deny"), "{other}");
     assert!(other.contains("default_policy deny"), "{other}");
+    // A provider's account in the provider's admins group: the group rule admits it; a
+    // rule that names nobody (git) does not (fail closed for identities from elsewhere).
+    let corp = test(&[
+        "https://admin.example.com/",
+        "--email",
+        "Carol@Example.com",
+        "--provider",
+        "corp",
+        "--group",
+        "admins",
+    ]);
+    assert!(corp.contains("decision: allow"), "{corp}");
+    assert!(
+        corp.contains("as user carol@example.com from provider corp (two factors, groups: admins)"),
+        "{corp}"
+    );
+    let pin = test(&[
+        "https://git.example.com/",
+        "--email",
+        "carol@example.com",
+        "--provider",
+        "email",
+    ]);
+    assert!(pin.contains("decision: deny"), "{pin}");
+    assert!(pin.contains("admits users-file users only"), "{pin}");
 }
