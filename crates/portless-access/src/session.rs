@@ -44,6 +44,9 @@ pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
 pub const CODE_TTL: Duration = Duration::from_secs(60);
 /// How long after a re-authentication credentials (e.g. a TOTP enrolment) may be changed.
 pub const REAUTH_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// How long an anonymous session (a sign-in in progress) may sit idle at least: the email
+/// PIN's and an upstream login's lifetime.
+pub const SIGN_IN_IDLE: Duration = Duration::from_secs(10 * 60);
 /// Random bytes in every identifier.
 const ID_BYTES: usize = 32;
 /// Length of an identifier in base64url without padding.
@@ -477,7 +480,15 @@ impl PortalSession {
         if elapsed(self.created_at, now) >= lifetime {
             return false;
         }
-        self.remember_me || elapsed(self.last_active, now) < limits.inactivity
+        // A sign-in in progress (reading the PIN mail, signing in at the provider) may take
+        // as long as the PIN or the provider login lives: the anonymous session it is bound
+        // to must not go idle first. It holds nothing but its CSRF token and those bindings.
+        let inactivity = if self.user.is_none() {
+            limits.inactivity.max(SIGN_IN_IDLE)
+        } else {
+            limits.inactivity
+        };
+        self.remember_me || elapsed(self.last_active, now) < inactivity
     }
 }
 

@@ -175,11 +175,13 @@ fn sweep_removes_everything_expired_and_keeps_the_rest() {
     s.get(&alice, t(240)).unwrap();
     assert_eq!(s.sweep(t(240)), 0);
     assert_eq!(s.counts().codes, 0);
-    // At 8 minutes the anonymous session (idle since 0) and the application session (idle
-    // since 0) are gone, alice's portal session (active at 4 min) is not.
-    assert_eq!(s.sweep(t(480)), 1);
-    assert_eq!(s.get(&stale, t(480)), None);
-    assert_eq!(s.app_session(&app, "app.example.com", t(480)), None);
+    // At 11 minutes the anonymous session (idle since 0, past the sign-in idle time) and the
+    // application session (idle since 0) are gone, alice's portal session (active at 4 and
+    // 8 min) is not.
+    s.get(&alice, t(480)).unwrap();
+    assert_eq!(s.sweep(t(660)), 1);
+    assert_eq!(s.get(&stale, t(660)), None);
+    assert_eq!(s.app_session(&app, "app.example.com", t(660)), None);
     assert_eq!(
         s.counts(),
         SessionCounts {
@@ -261,4 +263,18 @@ fn an_external_login_can_count_as_two_factors_and_keys_differ_by_source() {
     assert_ne!(pin_login("a@example.com").session_key(), oidc.session_key());
     assert_eq!(s.revoke_user(&oidc.session_key()), 0);
     assert_eq!(s.revoke_user(&pin_login("a@example.com").session_key()), 1);
+}
+
+#[test]
+fn a_sign_in_in_progress_outlives_the_inactivity_limit_but_not_the_pin() {
+    let s = store(10);
+    let (anon, _) = s.create_anonymous(t(0));
+    // Six minutes reading the PIN mail: past the 5-minute inactivity, still there.
+    assert!(s.get(&anon, t(6 * 60)).is_some());
+    // Ten idle minutes: gone, like the PIN.
+    assert!(s.get(&anon, t(6 * 60 + SIGN_IN_IDLE.as_secs())).is_none());
+    // Logged-in sessions keep the configured inactivity.
+    let (anon, _) = s.create_anonymous(t(0));
+    let id = s.first_factor(&anon, "alice", false, t(0));
+    assert!(s.get(&id, t(6 * 60)).is_none());
 }
