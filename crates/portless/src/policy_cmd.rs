@@ -80,7 +80,7 @@ pub(crate) fn run(command: PolicyCommand) -> anyhow::Result<()> {
     };
     let identity = match (&args.user, &args.token) {
         (Some(user), _) => Some(user_identity(&config, user, args.one_factor)?),
-        (None, _) if args.email.is_some() => Some(external_identity(&args)?),
+        (None, _) if args.email.is_some() => Some(external_identity(&config, &args)?),
         (None, Some(token)) => Some(Identity {
             subject: Subject::ServiceToken {
                 name: token.to_lowercase(),
@@ -126,7 +126,7 @@ fn split_url(url: &str) -> anyhow::Result<(String, String)> {
 }
 
 /// The identity an upstream provider or an email PIN would prove (named by its address).
-fn external_identity(args: &TestArgs) -> anyhow::Result<Identity> {
+fn external_identity(config: &AccessConfig, args: &TestArgs) -> anyhow::Result<Identity> {
     let email = args
         .email
         .as_deref()
@@ -153,13 +153,25 @@ fn external_identity(args: &TestArgs) -> anyhow::Result<Identity> {
         }
         Some(name) => Source::Oidc(name.to_owned()),
     };
-    let level = if args.one_factor {
-        AuthLevel::OneFactor
-    } else if source == Source::EmailPin {
-        // A PIN is one factor, always.
-        AuthLevel::OneFactor
-    } else {
-        AuthLevel::TwoFactor
+    // As a real login would give: a PIN is one factor, a provider its configured `level`.
+    let level = match &source {
+        _ if args.one_factor => AuthLevel::OneFactor,
+        Source::Oidc(name) => match config.oidc.iter().find(|p| &p.name == name) {
+            Some(provider) => provider.level,
+            None => {
+                let known: Vec<&str> = config.oidc.iter().map(|p| p.name.as_str()).collect();
+                eprintln!(
+                    "warning: no OIDC provider `{name}` in the configuration (configured: {}); judging its login as one factor",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+                AuthLevel::OneFactor
+            }
+        },
+        _ => AuthLevel::OneFactor,
     };
     Ok(Identity {
         subject: Subject::User {

@@ -731,9 +731,12 @@ fn user_add_then_policy_test_explains_the_decision() {
         "--group",
         "admins",
     ]);
-    assert!(corp.contains("decision: allow"), "{corp}");
+    // No provider `corp` is configured: judged as one factor (with a warning), so the
+    // two-factor admin rule matches on the group and asks for more.
+    assert!(corp.contains("decision: second factor required"), "{corp}");
+    assert!(corp.contains("by:       rule #3"), "{corp}");
     assert!(
-        corp.contains("as user carol@example.com from provider corp (two factors, groups: admins)"),
+        corp.contains("as user carol@example.com from provider corp (one factor, groups: admins)"),
         "{corp}"
     );
     let pin = test(&[
