@@ -369,6 +369,21 @@ async fn an_emailed_pin_signs_in_only_an_address_a_rule_allows_in_the_browser_th
     assert!(stolen.last().unwrap().body.contains("not valid"));
     let burned = type_pin(&edge, &browser, &asked, &pin).await;
     assert_eq!(burned.last().unwrap().status, StatusCode::UNAUTHORIZED);
+    // The pages say the same; the audit log says why each try failed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let events = edge.edge.store.recent_audit_events(100).await.unwrap();
+        let details: Vec<&str> = events
+            .iter()
+            .filter(|e| e.event.what == "login:email_pin")
+            .filter_map(|e| e.event.detail.as_deref())
+            .collect();
+        if details.contains(&"other_browser") && details.contains(&"none_pending") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{details:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     // A new code, in the browser that asked (two failures so far for this address: one
     // more and regulation would ban it, silently).

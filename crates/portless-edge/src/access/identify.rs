@@ -60,7 +60,7 @@ pub(crate) async fn identify(
     else {
         return Presented::Anonymous;
     };
-    match session_identity(access, &view.user, view.level, view.external.as_ref()) {
+    match session_identity(access, &view.user, view.level, view.external) {
         Some(identity) => Presented::Identity(identity),
         None => Presented::Anonymous,
     }
@@ -72,7 +72,7 @@ pub(crate) fn session_identity(
     access: &EdgeAccess,
     user: &str,
     level: AuthLevel,
-    external: Option<&ExternalLogin>,
+    external: Option<ExternalLogin>,
 ) -> Option<Identity> {
     match external {
         Some(login) => Some(external_identity(login, level)),
@@ -80,10 +80,11 @@ pub(crate) fn session_identity(
     }
 }
 
-/// The identity an external login proves: named by its email address.
-pub(crate) fn external_identity(login: &ExternalLogin, level: AuthLevel) -> Identity {
-    let source = match &login.provider {
-        Some(provider) => Source::Oidc(provider.clone()),
+/// The identity an external login proves: named by its email address. Takes the login by
+/// value: the session store already handed out a copy for this request.
+pub(crate) fn external_identity(login: ExternalLogin, level: AuthLevel) -> Identity {
+    let source = match login.provider {
+        Some(provider) => Source::Oidc(provider),
         None => Source::EmailPin,
     };
     Identity {
@@ -92,9 +93,9 @@ pub(crate) fn external_identity(login: &ExternalLogin, level: AuthLevel) -> Iden
             level,
             source,
         },
-        display_name: login.name.clone().unwrap_or_else(|| login.email.clone()),
-        email: Some(login.email.clone()),
-        groups: login.groups.clone(),
+        display_name: login.name.unwrap_or_else(|| login.email.clone()),
+        email: Some(login.email),
+        groups: login.groups,
     }
 }
 

@@ -291,7 +291,7 @@ impl Visit<'_> {
             return self.login_page(&session.csrf_token, rd, None);
         };
         let level = session.level.unwrap_or(AuthLevel::OneFactor);
-        let identity = session_identity(self.access, user, level, session.external.as_ref());
+        let identity = session_identity(self.access, user, level, session.external.clone());
         let Some(identity) = identity else {
             // Removed or disabled since login: the session ends here.
             self.access.sessions.revoke(id);
@@ -799,12 +799,13 @@ impl Visit<'_> {
         self.audit_event(step, who, result, Some(detail));
     }
 
+    /// The one way portal steps (password, TOTP, providers, PIN, passkeys) are audited.
     fn audit_event(
         &self,
         step: LoginStep,
         who: Option<&str>,
         result: AuditResult,
-        detail: Option<&'static str>,
+        detail: Option<&str>,
     ) {
         self.access.audit.record(AuditEvent {
             at: self.now,

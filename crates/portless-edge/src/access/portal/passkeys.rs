@@ -209,7 +209,7 @@ impl Visit<'_> {
         let credential = form.get("id").map(String::as_str).unwrap_or_default();
         match registry.remove(user, credential).await {
             Ok(true) => {
-                self.audit_passkey(
+                self.audit_event(
                     LoginStep::PasskeyRemoval,
                     Some(user),
                     AuditResult::Success,
@@ -356,7 +356,7 @@ impl Visit<'_> {
             .await
         {
             Ok(_) => {
-                self.audit_passkey(
+                self.audit_event(
                     LoginStep::PasskeyRegistration,
                     Some(user),
                     AuditResult::Success,
@@ -370,7 +370,7 @@ impl Visit<'_> {
                 }
             }
             Err(e) => {
-                self.audit_passkey(
+                self.audit_event(
                     LoginStep::PasskeyRegistration,
                     Some(user),
                     AuditResult::Failure,
@@ -413,14 +413,14 @@ impl Visit<'_> {
             .await;
         match (outcome, banned) {
             (_, true) => {
-                self.audit_passkey(LoginStep::Passkey, Some(user), AuditResult::Banned, None);
+                self.audit_event(LoginStep::Passkey, Some(user), AuditResult::Banned, None);
                 refusal(
                     StatusCode::UNAUTHORIZED,
                     "The passkey was not accepted. Try again later.",
                 )
             }
             (Ok(_), false) => {
-                self.audit_passkey(LoginStep::Passkey, Some(user), AuditResult::Success, None);
+                self.audit_event(LoginStep::Passkey, Some(user), AuditResult::Success, None);
                 self.access.regulator.record_success(user);
                 let Some(new) = self.access.sessions.second_factor(id, self.now) else {
                     return refusal(StatusCode::UNAUTHORIZED, "Your session has expired.");
@@ -429,7 +429,7 @@ impl Visit<'_> {
                 with_session(answer(StatusCode::OK, &json!({ "redirect": to })), &new)
             }
             (Err(e), false) => {
-                self.audit_passkey(
+                self.audit_event(
                     LoginStep::Passkey,
                     Some(user),
                     AuditResult::Failure,
@@ -460,7 +460,7 @@ impl Visit<'_> {
     ) -> Response<EdgeBody> {
         let ip = self.context.client.ip();
         let refused_banned = |who: Option<&str>| {
-            self.audit_passkey(LoginStep::PasskeyLogin, who, AuditResult::Banned, None);
+            self.audit_event(LoginStep::PasskeyLogin, who, AuditResult::Banned, None);
             refusal(
                 StatusCode::UNAUTHORIZED,
                 "The passkey was not accepted. Try again later.",
@@ -483,7 +483,7 @@ impl Visit<'_> {
                     PasskeyError::CounterRegression { user, .. } => Some(user.as_str()),
                     _ => None,
                 };
-                self.audit_passkey(
+                self.audit_event(
                     LoginStep::PasskeyLogin,
                     who,
                     AuditResult::Failure,
@@ -506,7 +506,7 @@ impl Visit<'_> {
         };
         if super::super::identify::user_identity(self.access, user, level).is_none() {
             // Removed or disabled in the users file: a passkey does not outlive the account.
-            self.audit_passkey(
+            self.audit_event(
                 LoginStep::PasskeyLogin,
                 Some(user),
                 AuditResult::Failure,
@@ -514,7 +514,7 @@ impl Visit<'_> {
             );
             return refusal(StatusCode::UNAUTHORIZED, "This account cannot sign in.");
         }
-        self.audit_passkey(
+        self.audit_event(
             LoginStep::PasskeyLogin,
             Some(user),
             AuditResult::Success,
@@ -530,26 +530,6 @@ impl Visit<'_> {
         }
         let to = next(body["rd"].as_str());
         with_session(answer(StatusCode::OK, &json!({ "redirect": to })), &new)
-    }
-
-    fn audit_passkey(
-        &self,
-        step: LoginStep,
-        who: Option<&str>,
-        result: AuditResult,
-        detail: Option<&str>,
-    ) {
-        self.access.audit.record(AuditEvent {
-            at: self.now,
-            kind: AuditKind::Login(step),
-            who: who.map(str::to_owned),
-            what: step.what().to_owned(),
-            rule: None,
-            result,
-            client: self.context.client.ip(),
-            request_id: self.context.request_id.clone(),
-            detail: detail.map(str::to_owned),
-        });
     }
 }
 

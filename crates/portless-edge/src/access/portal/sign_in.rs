@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use http::{HeaderMap, StatusCode};
 use portless_access::AuthLevel;
 use portless_access::audit::{AuditResult, LoginStep};
-use portless_access::email_pin::{BrowserBinding, EmailAddress, Withheld};
+use portless_access::email_pin::{BrowserBinding, EmailAddress, PinError, Withheld};
 use portless_access::session::{ExternalLogin, PortalSession, SessionId};
 
 use super::super::identify::external_identity;
@@ -167,7 +167,7 @@ impl Visit<'_> {
         let binding = BrowserBinding::new(id.as_str());
         let could_be_allowed = |address: &EmailAddress| {
             policy.could_allow(&external_identity(
-                &pin_login(address.as_str()),
+                pin_login(address.as_str()),
                 AuthLevel::OneFactor,
             ))
         };
@@ -229,30 +229,40 @@ impl Visit<'_> {
         let ip = self.context.client.ip();
         let banned = self.access.regulator.is_banned(Some(&key), ip, self.now);
         let verified = if banned {
-            None
+            Err("banned")
         } else {
             pin.book
                 .verify(typed, code, &BrowserBinding::new(id.as_str()), self.now)
-                .ok()
+                .map_err(|e| match e {
+                    PinError::Address(_) | PinError::Malformed => "malformed",
+                    PinError::NonePending => "none_pending",
+                    PinError::Wrong { burned: false } => "wrong_code",
+                    PinError::Wrong { burned: true } => "wrong_code_burned",
+                    PinError::OtherBrowser => "other_browser",
+                })
         };
-        let Some(verified) = verified else {
-            if !banned {
-                self.access
-                    .regulator
-                    .record_failure(Some(&key), ip, self.now);
+        let verified = match verified {
+            Ok(verified) => verified,
+            Err(reason) => {
+                if !banned {
+                    self.access
+                        .regulator
+                        .record_failure(Some(&key), ip, self.now);
+                }
+                let result = if banned {
+                    AuditResult::Banned
+                } else {
+                    AuditResult::Failure
+                };
+                // The page says the same whatever the reason; the audit log says which.
+                self.audit_detail(LoginStep::EmailPin, Some(&key), result, reason);
+                return pages::pin_sent(
+                    &session.csrf_token,
+                    rd,
+                    &key,
+                    Some("That code is not valid. Check the latest mail, or ask for a new code."),
+                );
             }
-            let result = if banned {
-                AuditResult::Banned
-            } else {
-                AuditResult::Failure
-            };
-            self.audit_login(LoginStep::EmailPin, Some(&key), result);
-            return pages::pin_sent(
-                &session.csrf_token,
-                rd,
-                &key,
-                Some("That code is not valid. Check the latest mail, or ask for a new code."),
-            );
         };
         let email = verified.address.as_str().to_owned();
         self.access.regulator.record_success(&email);
