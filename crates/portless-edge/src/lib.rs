@@ -18,6 +18,8 @@
 //! * `registry` — live tunnel connections and the choice of one per request;
 //! * `tunnels` — accepting, registering and supervising connector connections;
 //! * `public` — the public HTTPS listener;
+//! * `port80` — the plain-HTTP listener: ACME HTTP-01 answers, redirects to HTTPS;
+//! * `certs` — the public listener's certificates: static files, ACME, local CA;
 //! * `stack` — the request pipeline, composed of the layers below;
 //! * `respond` — request ids, error pages and response metrics (outermost layer);
 //! * `canonicalize` — refusal of ambiguous requests, the canonical request;
@@ -35,6 +37,7 @@ mod access;
 mod body;
 mod bootstrap;
 mod canonicalize;
+mod certs;
 mod context;
 mod edge;
 mod error;
@@ -43,6 +46,7 @@ mod forwarding;
 mod metrics;
 mod options;
 mod pages;
+mod port80;
 mod proxy;
 mod public;
 mod registry;
@@ -58,4 +62,8 @@ pub use bootstrap::{EdgeTls, StateDir};
 pub use edge::{Edge, EdgeHandle};
 pub use error::EdgeError;
 pub use metrics::EdgeMetrics;
-pub use options::{AccessKeysWatch, EdgeListeners, EdgeOptions};
+pub use options::{
+    AccessKeysWatch, EdgeListeners, EdgeOptions, Hsts, HttpOptions, PublicTlsOptions,
+};
+pub use portless_acme::{AcmeManager, AcmeOptions, ChallengeKind, Directory, Eab};
+pub use portless_tls::StaticCertificate;

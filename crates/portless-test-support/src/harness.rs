@@ -69,6 +69,11 @@ pub struct EdgeSetup {
     pub options: EdgeOptions,
     /// Access control, configured for the edge's public port once it is bound.
     pub access: Option<std::sync::Arc<crate::access::AccessFixture>>,
+    /// An already-bound public listener (tests that must know the port before the edge
+    /// starts, such as ACME tests writing it into the CA's config).
+    pub public_listener: Option<TcpListener>,
+    /// A port-80 listener to serve (HTTP-01 answers, redirects).
+    pub http_listener: Option<TcpListener>,
 }
 
 impl Default for EdgeSetup {
@@ -81,6 +86,8 @@ impl Default for EdgeSetup {
             ca: None,
             options: fast_edge_options(),
             access: None,
+            public_listener: None,
+            http_listener: None,
         }
     }
 }
@@ -140,9 +147,12 @@ impl TestEdge {
             Some(ca) => ca,
             None => Arc::new(LocalCa::generate("Portless test CA").expect("CA")),
         };
-        let public = TcpListener::bind(setup.public_addr.unwrap_or(([127, 0, 0, 1], 0).into()))
-            .await
-            .expect("bind public");
+        let public = match setup.public_listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(setup.public_addr.unwrap_or(([127, 0, 0, 1], 0).into()))
+                .await
+                .expect("bind public"),
+        };
         let tunnel_tcp = TcpListener::bind(setup.tunnel_addr.unwrap_or(([127, 0, 0, 1], 0).into()))
             .await
             .expect("bind tunnel");
@@ -159,6 +169,7 @@ impl TestEdge {
                     .await
                     .expect("bind metrics"),
             ),
+            http: setup.http_listener,
         };
         let tls = EdgeTls::from_ca(ca.clone(), &["127.0.0.1".to_owned()]).expect("edge TLS");
         let mut options = setup.options;

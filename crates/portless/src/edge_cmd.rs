@@ -85,6 +85,8 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         tunnel_tcp,
         tunnel_udp,
         metrics: Some(bind_tcp(args.metrics, "metrics listener", "--metrics").await?),
+        // The port-80 listener comes with the edge config file's `http:` section.
+        http: None,
     };
     store.set_setting(SETTING_ADVERTISE, &advertise).await?;
     let access = args.access_config.map(|config| {
