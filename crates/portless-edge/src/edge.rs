@@ -31,6 +31,8 @@ pub(crate) struct EdgeState {
     pub(crate) metrics: EdgeMetrics,
     /// Access control, when configured.
     pub(crate) access: Option<Arc<EdgeAccess>>,
+    /// HTTPS requests for hostnames of allow-listed TCP ports are held to those lists.
+    pub(crate) https_guard: crate::raw::HttpsGuard,
     /// Every task of the edge: listeners, connections, body pumps, upgrades.
     pub(crate) tasks: TaskTracker,
     /// Stops the public listener (first step of shutdown).
@@ -97,6 +99,7 @@ impl Edge {
             configs: TunnelConfigs::default(),
             metrics,
             access: access.clone(),
+            https_guard: crate::raw::HttpsGuard::new(listeners.tcp_ports.iter().map(|(_, p)| p)),
             tasks: tasks.clone(),
             public_shutdown: root.child_token(),
             tunnel_shutdown: root.child_token(),
@@ -140,6 +143,9 @@ impl Edge {
         let public_tls = tls.public_config(move |name| {
             served.lookup(name).is_some() || portals.iter().any(|p| p == name)
         })?;
+        for (listener, port) in listeners.tcp_ports {
+            tasks.spawn(crate::raw::tcp_ports::serve(listener, port, state.clone()));
+        }
         let public_done = tokio::spawn(public::serve_public(
             listeners.public,
             public_tls,

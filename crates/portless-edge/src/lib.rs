@@ -12,6 +12,7 @@
 //! Layout:
 //! * `edge` — start-up and shutdown of the whole edge;
 //! * `access` — policy, portal, sessions and identity for every request;
+//! * `config` — the edge config file (`--config`), validated into the types below;
 //! * `options` — settings and injected listeners;
 //! * `ports` — public raw TCP/UDP ports (parsed config entries);
 //! * `bootstrap` — the local CA, certificates and TLS configs from a state directory;
@@ -19,6 +20,7 @@
 //! * `registry` — live tunnel connections and the choice of one per request;
 //! * `tunnels` — accepting, registering and supervising connector connections;
 //! * `public` — the public HTTPS listener;
+//! * `raw` — raw TCP through tunnels: TLS passthrough and public TCP ports;
 //! * `stack` — the request pipeline, composed of the layers below;
 //! * `respond` — request ids, error pages and response metrics (outermost layer);
 //! * `canonicalize` — refusal of ambiguous requests, the canonical request;
@@ -36,6 +38,7 @@ mod access;
 mod body;
 mod bootstrap;
 mod canonicalize;
+pub mod config;
 mod context;
 mod edge;
 mod error;
@@ -47,6 +50,7 @@ mod pages;
 mod ports;
 mod proxy;
 mod public;
+mod raw;
 mod registry;
 mod respond;
 mod routes;
@@ -57,6 +61,7 @@ mod tunnels;
 
 pub use access::AccessOptions;
 pub use bootstrap::{EdgeTls, StateDir};
+pub use config::{EdgeConfig, PassthroughHosts};
 pub use edge::{Edge, EdgeHandle};
 pub use error::EdgeError;
 pub use metrics::EdgeMetrics;

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 /// whenever the value changes.
 pub type AccessKeysWatch = watch::Receiver<Option<Arc<str>>>;
 
-use crate::AccessOptions;
+use crate::{AccessOptions, PassthroughHosts, TcpPort};
 
 /// Settings of one edge.
 #[derive(Debug, Clone)]
@@ -37,6 +37,8 @@ pub struct EdgeOptions {
     /// The assertion key set (JWKS JSON) to send to connectors, produced from the key ring;
     /// the default holds `None` and never changes.
     pub access_keys: AccessKeysWatch,
+    /// Hostnames whose TLS is relayed to the origin untouched (SNI passthrough).
+    pub passthrough: PassthroughHosts,
 }
 
 impl Default for EdgeOptions {
@@ -51,6 +53,7 @@ impl Default for EdgeOptions {
             client_header_timeout: Duration::from_secs(30),
             access: None,
             access_keys: watch::channel(None).1,
+            passthrough: PassthroughHosts::default(),
         }
     }
 }
@@ -65,4 +68,6 @@ pub struct EdgeListeners {
     pub tunnel_udp: Option<UdpSocket>,
     /// The metrics/health listener.
     pub metrics: Option<TcpListener>,
+    /// Public TCP ports, each with the port entry it serves.
+    pub tcp_ports: Vec<(TcpListener, TcpPort)>,
 }

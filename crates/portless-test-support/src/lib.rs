@@ -12,6 +12,7 @@
 //! * `browser` — [`Browser`]: cookies, forms and redirects for portal tests;
 //! * `ws` — minimal WebSocket framing for echo tests;
 //! * `memory` — resident-memory sampling of this process;
+//! * `iperf` — the real `iperf3`, server and client, for throughput through TCP ports;
 //! * `peers` — the real OpenID provider and SMTP server the sign-in tests talk to.
 
 // A test harness: a failed set-up step should panic with its message, like an assertion.
@@ -21,6 +22,7 @@ pub mod access;
 mod browser;
 mod client;
 mod harness;
+pub mod iperf;
 mod memory;
 mod origin;
 pub mod peers;

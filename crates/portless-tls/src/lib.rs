@@ -36,6 +36,7 @@
 //! - `config`: the four rustls configs.
 //! - `resolver`: [`LocalCaResolver`].
 //! - `kx`: [`KxCounters`] and the counting key-exchange wrappers.
+//! - `sni`: [`ClientHelloPeek`], the server name of a ClientHello without terminating TLS.
 //! - `pem`: loading certificates and keys from PEM files.
 //! - `files`: atomic, private file creation.
 //! - `error`: [`TlsError`].
@@ -52,6 +53,7 @@ mod pem;
 mod pin;
 mod provider;
 mod resolver;
+mod sni;
 mod verify;
 
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE, LocalCa};
@@ -65,6 +67,7 @@ pub use pem::{load_pem_certs, load_pem_chain_and_key};
 pub use pin::CaPin;
 pub use provider::{install_default_provider, provider, sha256};
 pub use resolver::{DEFAULT_CACHE_CAPACITY, LocalCaResolver};
+pub use sni::{ClientHelloPeek, Peeked};
 pub use verify::EdgeTrust;
 
 /// The rustls and pki-types crates as this crate uses them, so callers name the same versions.
