@@ -19,16 +19,9 @@ pub enum Peeked {
 }
 
 /// Incremental ClientHello reader: feed it every byte read from the client, in order.
+#[derive(Default)]
 pub struct ClientHelloPeek {
     acceptor: Acceptor,
-}
-
-impl Default for ClientHelloPeek {
-    fn default() -> Self {
-        Self {
-            acceptor: Acceptor::default(),
-        }
-    }
 }
 
 impl std::fmt::Debug for ClientHelloPeek {
