@@ -37,6 +37,8 @@ pub(crate) struct EdgeState {
     pub(crate) acme: Option<Arc<AcmeManager>>,
     /// The `Strict-Transport-Security` value for HTTPS responses, when configured.
     pub(crate) hsts: Option<http::HeaderValue>,
+    /// HTTPS requests for hostnames of allow-listed TCP ports are held to those lists.
+    pub(crate) https_guard: crate::raw::HttpsGuard,
     /// Every task of the edge: listeners, connections, body pumps, upgrades.
     pub(crate) tasks: TaskTracker,
     /// Stops the public listener (first step of shutdown).
@@ -124,6 +126,7 @@ impl Edge {
             access: access.clone(),
             acme: public_certs.acme.clone(),
             hsts,
+            https_guard: crate::raw::HttpsGuard::new(listeners.tcp_ports.iter().map(|(_, p)| p)),
             tasks: tasks.clone(),
             public_shutdown: root.child_token(),
             tunnel_shutdown: root.child_token(),
@@ -175,6 +178,9 @@ impl Edge {
         if let Some(access) = &access {
             tasks.spawn(access.clone().maintain(root.child_token()));
             tasks.spawn(access.audit.writer(root.child_token().cancelled_owned()));
+        }
+        for (listener, port) in listeners.tcp_ports {
+            tasks.spawn(crate::raw::tcp_ports::serve(listener, port, state.clone()));
         }
         let public_done = tokio::spawn(public::serve_public(
             listeners.public,

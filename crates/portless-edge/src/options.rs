@@ -16,7 +16,7 @@ pub type AccessKeysWatch = watch::Receiver<Option<Arc<str>>>;
 use portless_acme::AcmeOptions;
 use portless_tls::StaticCertificate;
 
-use crate::AccessOptions;
+use crate::{AccessOptions, PassthroughHosts, TcpPort};
 
 /// Settings of one edge.
 #[derive(Debug, Clone)]
@@ -44,6 +44,8 @@ pub struct EdgeOptions {
     pub tls: PublicTlsOptions,
     /// The port-80 listener's behaviour (when one is given in [`EdgeListeners::http`]).
     pub http: HttpOptions,
+    /// Hostnames whose TLS is relayed to the origin untouched (SNI passthrough).
+    pub passthrough: PassthroughHosts,
 }
 
 impl Default for EdgeOptions {
@@ -60,6 +62,7 @@ impl Default for EdgeOptions {
             access_keys: watch::channel(None).1,
             tls: PublicTlsOptions::default(),
             http: HttpOptions::default(),
+            passthrough: PassthroughHosts::default(),
         }
     }
 }
@@ -76,6 +79,8 @@ pub struct EdgeListeners {
     pub metrics: Option<TcpListener>,
     /// The plain-HTTP listener (port 80): ACME HTTP-01 answers and redirects to HTTPS.
     pub http: Option<TcpListener>,
+    /// Public TCP ports, each with the port entry it serves.
+    pub tcp_ports: Vec<(TcpListener, TcpPort)>,
 }
 
 /// Certificates of the public listener, in the order they are tried per SNI name: static

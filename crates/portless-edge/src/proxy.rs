@@ -54,7 +54,7 @@ impl Service<Request<Incoming>> for Proxy {
 }
 
 /// Why no response head came back.
-enum Failure {
+pub(crate) enum Failure {
     /// The connector answered with an error class.
     Answered(ErrorClass),
     /// The stream or its connection failed.
@@ -79,6 +79,9 @@ async fn forward(
     let client = context.client;
     let host = canonical.host;
     let path = canonical.path_and_query;
+    if !state.https_guard.allows(&host, client.ip()) {
+        return Err(ErrorClass::AccessDenied);
+    }
     let upgrade = upgrade_protocol(parts.version, &parts.headers);
     let has_body = upgrade.is_none() && !body.is_end_stream();
     let headers = request_headers(
@@ -186,7 +189,7 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-async fn read_answer(recv: &mut FramedRecv<RecvHalf>) -> Result<ResponseHead, Failure> {
+pub(crate) async fn read_answer(recv: &mut FramedRecv<RecvHalf>) -> Result<ResponseHead, Failure> {
     let header = match recv.read_header().await {
         Ok(Some(header)) => header,
         _ => return Err(Failure::Transport),

@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 use crate::context::ConnectionInfo;
 use crate::edge::EdgeState;
 use crate::executor::TrackedExecutor;
+use crate::raw;
 use crate::stack;
 use crate::strict_head::StrictHttp1;
 
@@ -47,10 +48,13 @@ pub(crate) async fn serve_public(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         state.tasks.spawn(async move {
-            let handshake = tokio::time::timeout(
-                state2.options.client_header_timeout,
-                acceptor.accept(socket),
-            );
+            let deadline = tokio::time::Instant::now() + state2.options.client_header_timeout;
+            // TLS passthrough: a passthrough SNI is relayed and never reaches the handshake.
+            let Some(socket) = raw::passthrough::divert(socket, client, &state2, deadline).await
+            else {
+                return;
+            };
+            let handshake = tokio::time::timeout_at(deadline, acceptor.accept(socket));
             let stream = match handshake.await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {

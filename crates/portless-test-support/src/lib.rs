@@ -12,6 +12,7 @@
 //! * `browser` — [`Browser`]: cookies, forms and redirects for portal tests;
 //! * `ws` — minimal WebSocket framing for echo tests;
 //! * `memory` — resident-memory sampling of this process;
+//! * `iperf` — the real `iperf3`, server and client, for throughput through TCP ports;
 //! * `peers` — the real OpenID provider and SMTP server the sign-in tests talk to;
 //! * `peers_acme` — pebble, the ACME test CA, with its DNS server.
 
@@ -22,6 +23,7 @@ pub mod access;
 mod browser;
 mod client;
 mod harness;
+pub mod iperf;
 mod memory;
 mod origin;
 pub mod peers;

@@ -38,6 +38,7 @@
 //! - `public`: [`PublicResolver`] (static files → ACME → local CA → default, and TLS-ALPN-01
 //!   challenge certificates), [`CertMap`], [`StaticCertificates`].
 //! - `kx`: [`KxCounters`] and the counting key-exchange wrappers.
+//! - `sni`: [`ClientHelloPeek`], the server name of a ClientHello without terminating TLS.
 //! - `pem`: loading certificates and keys from PEM files.
 //! - `files`: atomic, private file creation.
 //! - `error`: [`TlsError`].
@@ -55,6 +56,7 @@ mod pin;
 mod provider;
 mod public;
 mod resolver;
+mod sni;
 mod verify;
 
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE, LocalCa};
@@ -73,6 +75,7 @@ pub use public::{
     certified_key_from_pem, tls_alpn_challenge_cert,
 };
 pub use resolver::{DEFAULT_CACHE_CAPACITY, LocalCaResolver};
+pub use sni::{ClientHelloPeek, Peeked};
 pub use verify::EdgeTrust;
 
 /// The rustls and pki-types crates as this crate uses them, so callers name the same versions.

@@ -81,6 +81,10 @@ enum Command {
 pub(crate) struct EdgeArgs {
     #[command(flatten)]
     pub(crate) state: StateArgs,
+    /// Edge config file (YAML): TLS passthrough hostnames, public TCP/UDP ports,
+    /// certificates. See docs/edge-config.md. Without it, none of these are on.
+    #[arg(long, env = "PORTLESS_EDGE_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     /// Public HTTPS address.
     #[arg(long, env = "PORTLESS_LISTEN", default_value = "0.0.0.0:443")]
     pub(crate) listen: SocketAddr,
