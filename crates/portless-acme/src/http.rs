@@ -27,10 +27,13 @@ impl AcmeHttp {
         let config = origin_client_config(OriginTls {
             ca_pool: ca_file.map(Path::to_path_buf),
             no_verify: false,
-            alpn_h2: true,
+            alpn_h2: false,
         })?;
+        let mut config = (*config).clone();
+        // hyper-rustls sets ALPN itself from the enabled HTTP versions.
+        config.alpn_protocols.clear();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*config).clone())
+            .with_tls_config(config)
             .https_only()
             .enable_http1()
             .enable_http2()

@@ -88,7 +88,7 @@ impl AcmeManager {
 
     /// Certificates issued by this manager since it started.
     pub fn issued(&self) -> u64 {
-        self.issued.load(std::sync::atomic::Ordering::Relaxed)
+        self.issued.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Sets the names that need a certificate (exact routes and portal hosts). New names are
@@ -312,9 +312,10 @@ impl AcmeManager {
         let stored = order::obtain(&acct, &self.options, &self.challenges, name, held_id).await?;
         let held = Held::from_stored(&stored)?;
         self.store.put_certificate(&stored).await?;
-        self.install(name, held, true);
+        // Counted before it is served: whoever sees the certificate sees the count too.
         self.issued
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.install(name, held, true);
         Ok(())
     }
 }

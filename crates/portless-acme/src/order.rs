@@ -110,7 +110,7 @@ pub(crate) async fn obtain(
     let mut order = match account.new_order(&new_order).await {
         Ok(order) => order,
         // A CA without ARI (or refusing `replaces`) still issues a plain order.
-        Err(e) if matches!(e, instant_acme::Error::Unsupported(_)) => account
+        Err(instant_acme::Error::Unsupported(_)) => account
             .new_order(&NewOrder::new(&identifiers))
             .await
             .map_err(step("creating an order"))?,
