@@ -3,14 +3,16 @@
 //!
 //! Each direction is copied until its source ends, then closed on its own (half-close), so a
 //! protocol that sends its last bytes after the other side finished (SSH's exit status after
-//! the client's EOF) still gets them through.
+//! the client's EOF) still gets them through. (On stdin/stdout, see [`splice_stdio`].)
 
+use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use portless_tls::{OriginTls, origin_client_config};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -49,9 +51,85 @@ pub(crate) async fn run(args: &TcpArgs) -> anyhow::Result<()> {
 /// read, so a refusal is reported at once.
 async fn on_stdio(dialer: &EdgeDialer) -> anyhow::Result<()> {
     let opened = dialer.open().await?;
-    splice(tokio::io::stdin(), tokio::io::stdout(), opened)
+    splice_stdio(opened)
         .await
         .context("the stream through the edge failed")
+}
+
+/// [`splice`] for stdin/stdout, which are read and written by threads of their own (blocking
+/// file descriptors). The end of stdin closes the stream's sending side; the end of the
+/// stream ends the command once stdout is flushed, since stdout can only be closed by
+/// exiting and whoever reads it may be waiting for that.
+async fn splice_stdio(opened: Opened) -> std::io::Result<()> {
+    let Opened { stream, early } = opened;
+    let (mut edge_read, mut edge_write) = tokio::io::split(stream);
+    let (input, mut chunks_in) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            match stdin.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if input.blocking_send(buffer[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let (output, mut chunks_out) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let (flushed, written) = tokio::sync::oneshot::channel::<std::io::Result<()>>();
+    std::thread::spawn(move || {
+        let mut stdout = std::io::stdout().lock();
+        let mut result = Ok(());
+        while let Some(chunk) = chunks_out.blocking_recv() {
+            result = stdout.write_all(&chunk).and_then(|()| stdout.flush());
+            if result.is_err() {
+                break;
+            }
+        }
+        let _ = flushed.send(result);
+    });
+    let up = async {
+        while let Some(chunk) = chunks_in.recv().await {
+            edge_write.write_all(&chunk).await?;
+        }
+        edge_write.shutdown().await
+    };
+    let down = async move {
+        let closed = |_| std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        if !early.is_empty() {
+            output.send(early).await.map_err(closed)?;
+        }
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            let n = edge_read.read(&mut buffer).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            output.send(buffer[..n].to_vec()).await.map_err(closed)?;
+        }
+    };
+    // In a block, so both futures (and with `down` the stdout sender) are dropped before
+    // waiting for the writer thread to flush.
+    let result = {
+        tokio::pin!(up, down);
+        let mut up_done = false;
+        loop {
+            tokio::select! {
+                result = &mut down => break result,
+                result = &mut up, if !up_done => {
+                    up_done = true;
+                    if let Err(e) = result {
+                        break Err(e);
+                    }
+                }
+            }
+        }
+    };
+    let flush = written.await.unwrap_or(Ok(()));
+    result.and(flush)
 }
 
 /// Accepts connections on `url` (`127.0.0.1:2222`, `tcp://localhost:2222`) and carries
