@@ -40,6 +40,14 @@ pub(crate) struct Ports {
     pub udp: Vec<UdpPort>,
 }
 
+/// What one protocol's keys add to an entry.
+enum Extra {
+    /// `proxy_protocol`.
+    Tcp(bool),
+    /// `idle_timeout`, `max_flows`.
+    Udp(std::time::Duration, usize),
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Protocol {
     Tcp,
@@ -106,22 +114,10 @@ pub(crate) fn validate(raw: &[Spanned<RawPort>], ck: &mut Checker) -> Ports {
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
-        let (Some(protocol), Some(listen), Some(hostname)) = (protocol, listen, hostname) else {
-            continue;
-        };
-        if let Some(text) = &port.listen
-            && !seen.insert((protocol, listen))
-        {
-            let problem = format!("{listen} is listed twice for the same protocol");
-            ck.invalid(
-                text,
-                &key("listen"),
-                problem,
-                "give each port its own address",
-            );
-            continue;
-        }
-        match protocol {
+        let Some(protocol) = protocol else { continue };
+        // The keys of one protocol are checked even when `listen` or `hostname` is wrong, so
+        // every problem of the entry is reported at once.
+        let extra = match protocol {
             Protocol::Tcp => {
                 for (name, value) in [
                     ("idle_timeout", &port.idle_timeout),
@@ -132,17 +128,10 @@ pub(crate) fn validate(raw: &[Spanned<RawPort>], ck: &mut Checker) -> Ports {
                         ck.invalid(text, &key(name), problem, format!("remove `{name}`"));
                     }
                 }
-                let proxy_protocol = port
-                    .proxy_protocol
-                    .as_ref()
-                    .and_then(|text| proxy_protocol(text, &key("proxy_protocol"), ck))
-                    .unwrap_or(false);
-                ports.tcp.push(TcpPort {
-                    listen,
-                    hostname,
-                    allow,
-                    proxy_protocol,
-                });
+                match &port.proxy_protocol {
+                    Some(text) => proxy_protocol(text, &key("proxy_protocol"), ck).map(Extra::Tcp),
+                    None => Some(Extra::Tcp(false)),
+                }
             }
             Protocol::Udp => {
                 if let Some(text) = &port.proxy_protocol {
@@ -161,16 +150,34 @@ pub(crate) fn validate(raw: &[Spanned<RawPort>], ck: &mut Checker) -> Ports {
                     Some(text) => ck.count(text, &key("max_flows"), 1, MAX_FLOWS_LIMIT),
                     None => Some(DEFAULT_UDP_MAX_FLOWS),
                 };
-                if let (Some(idle_timeout), Some(max_flows)) = (idle_timeout, max_flows) {
-                    ports.udp.push(UdpPort {
-                        listen,
-                        hostname,
-                        allow,
-                        idle_timeout,
-                        max_flows,
-                    });
-                }
+                idle_timeout.zip(max_flows).map(|(i, m)| Extra::Udp(i, m))
             }
+        };
+        let (Some(listen), Some(hostname), Some(extra)) = (listen, hostname, extra) else {
+            continue;
+        };
+        if let Some(text) = &port.listen
+            && !seen.insert((protocol, listen))
+        {
+            let problem = format!("{listen} is listed twice for the same protocol");
+            let fix = "give each port its own address";
+            ck.invalid(text, &key("listen"), problem, fix);
+            continue;
+        }
+        match extra {
+            Extra::Tcp(proxy_protocol) => ports.tcp.push(TcpPort {
+                listen,
+                hostname,
+                allow,
+                proxy_protocol,
+            }),
+            Extra::Udp(idle_timeout, max_flows) => ports.udp.push(UdpPort {
+                listen,
+                hostname,
+                allow,
+                idle_timeout,
+                max_flows,
+            }),
         }
     }
     ports

@@ -1,10 +1,12 @@
 //! Opening a raw stream: route → connection → upgraded head → `101`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use portless_proto::{ErrorClass, FrameKind, RequestHead, encode_message};
 use portless_transport::{FramedRecv, FramedSend, RecvHalf, SendHalf};
 use tokio::io::BufReader;
+use tokio::time::Instant;
+use tracing::debug;
 
 use super::TCP_UPGRADE;
 use crate::edge::EdgeState;
@@ -46,6 +48,35 @@ impl OpenError {
             OpenError::Refused(class) => class.as_str(),
         }
     }
+}
+
+/// [`open`] for a client connection of `kind` (a metric label), given until `deadline`; a
+/// failure is counted and logged (debug, with the request id the connector logs too), and
+/// the connection is to be closed.
+pub(crate) async fn open_for(
+    state: &EdgeState,
+    kind: &'static str,
+    host: &str,
+    client: SocketAddr,
+    deadline: Instant,
+) -> Option<RawStream> {
+    let request_id = crate::respond::new_request_id();
+    let reason = match tokio::time::timeout_at(
+        deadline,
+        open(state, host, client.ip(), &request_id),
+    )
+    .await
+    {
+        Ok(Ok(stream)) => {
+            debug!(%client, %host, %request_id, kind, "raw TCP: relaying");
+            return Some(stream);
+        }
+        Ok(Err(e)) => e.as_str(),
+        Err(_) => "timeout",
+    };
+    debug!(%client, %host, %request_id, kind, reason, "raw TCP: no stream to the origin; closing");
+    state.metrics.raw_refused(kind, reason);
+    None
 }
 
 /// Opens a raw stream to the origin of `host` (canonical) for a client at `client`.

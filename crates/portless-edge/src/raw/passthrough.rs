@@ -10,9 +10,8 @@ use portless_tls::{ClientHelloPeek, Peeked};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tracing::debug;
 
-use super::{Replay, open, splice};
+use super::{Replay, open_for, splice};
 use crate::edge::EdgeState;
 
 /// Metric label of passthrough connections.
@@ -50,22 +49,7 @@ pub(crate) async fn divert(
         .raw_connections
         .get_or_create(&crate::metrics::RawLabel { kind: KIND })
         .inc();
-    let request_id = crate::respond::new_request_id();
-    let opened =
-        tokio::time::timeout_at(deadline, open(state, &host, client.ip(), &request_id)).await;
-    let stream = match opened {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => {
-            debug!(%client, %host, %request_id, reason = e.as_str(), "passthrough: no stream to the origin; closing");
-            state.metrics.raw_refused(KIND, e.as_str());
-            return None;
-        }
-        Err(_) => {
-            state.metrics.raw_refused(KIND, "timeout");
-            return None;
-        }
-    };
-    debug!(%client, %host, %request_id, "passthrough: relaying TLS to the origin");
+    let stream = open_for(state, KIND, &host, client, deadline).await?;
     splice(
         socket,
         stream,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info};
 
-use super::{open, proxy_v2, splice};
+use super::{open_for, proxy_v2, splice};
 use crate::edge::EdgeState;
 use crate::metrics::RawLabel;
 use crate::ports::TcpPort;
@@ -57,30 +57,15 @@ async fn connection(
     port: Arc<TcpPort>,
     state: Arc<EdgeState>,
 ) {
-    let request_id = crate::respond::new_request_id();
-    let opened = tokio::time::timeout(
-        state.options.client_header_timeout,
-        open(&state, &port.hostname, client.ip(), &request_id),
-    )
-    .await;
-    let stream = match opened {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => {
-            debug!(%client, hostname = %port.hostname, %request_id, reason = e.as_str(), "TCP port: no stream to the origin; closing");
-            state.metrics.raw_refused(KIND, e.as_str());
-            return;
-        }
-        Err(_) => {
-            state.metrics.raw_refused(KIND, "timeout");
-            return;
-        }
+    let deadline = tokio::time::Instant::now() + state.options.client_header_timeout;
+    let Some(stream) = open_for(&state, KIND, &port.hostname, client, deadline).await else {
+        return;
     };
     let header = match (port.proxy_protocol, socket.local_addr()) {
         (true, Ok(local)) => proxy_v2::header(client, local),
         (true, Err(_)) => return,
         (false, _) => Vec::new(),
     };
-    debug!(%client, hostname = %port.hostname, %request_id, "TCP port: relaying");
     splice(
         socket,
         stream,
