@@ -18,7 +18,7 @@ use crate::metrics::EdgeMetrics;
 use crate::registry::Registry;
 use crate::routes::RouteTable;
 use crate::tunnels::TunnelConfigs;
-use crate::{EdgeError, EdgeListeners, EdgeOptions, public, tunnels};
+use crate::{EdgeError, EdgeListeners, EdgeOptions, public, tunnels, udp_ports};
 
 /// State shared by the edge's tasks.
 pub(crate) struct EdgeState {
@@ -48,6 +48,7 @@ pub struct EdgeHandle {
     public_addr: SocketAddr,
     tunnel_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
+    udp_addrs: Vec<SocketAddr>,
     registry: Arc<MetricsRegistry>,
     tls: EdgeTls,
     root: CancellationToken,
@@ -123,6 +124,10 @@ impl Edge {
             state.tunnel_shutdown.clone(),
         )?;
         let tunnel_addr = listener.tcp_addr();
+        let mut udp_addrs = Vec::with_capacity(listeners.udp_ports.len());
+        for (socket, port) in listeners.udp_ports {
+            udp_addrs.push(udp_ports::start(&state, socket, port)?);
+        }
         tasks.spawn(tunnels::accept_tunnels(
             listener,
             state.clone(),
@@ -169,6 +174,7 @@ impl Edge {
             public_addr,
             tunnel_addr,
             metrics_addr,
+            udp_addrs,
             registry,
             tls,
             root,
@@ -192,6 +198,11 @@ impl EdgeHandle {
     /// The metrics/health address, when served.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// The public UDP ports' addresses, in the order they were given.
+    pub fn udp_addrs(&self) -> &[SocketAddr] {
+        &self.udp_addrs
     }
 
     /// The metrics registry (for tests and embedding).

@@ -65,4 +65,6 @@ pub struct EdgeListeners {
     pub tunnel_udp: Option<UdpSocket>,
     /// The metrics/health listener.
     pub metrics: Option<TcpListener>,
+    /// Public UDP ports, each bound socket with the mapping it serves.
+    pub udp_ports: Vec<(UdpSocket, crate::UdpPort)>,
 }

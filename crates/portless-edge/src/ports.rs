@@ -95,7 +95,10 @@ mod tests {
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let mut port = TcpPort::new(addr, "a.test");
         assert!(port.allows("192.0.2.1".parse().unwrap()));
-        port.allow = vec!["127.0.0.1/32".parse().unwrap(), "2001:db8::/32".parse().unwrap()];
+        port.allow = vec![
+            "127.0.0.1/32".parse().unwrap(),
+            "2001:db8::/32".parse().unwrap(),
+        ];
         assert!(port.allows("127.0.0.1".parse().unwrap()));
         assert!(port.allows("::ffff:127.0.0.1".parse().unwrap()));
         assert!(port.allows("2001:db8::5".parse().unwrap()));

@@ -110,6 +110,6 @@ where
 /// A request id: 128 random bits in hex. Ids correlate log lines and support requests;
 /// they are not secrets, so a fast non-cryptographic generator (no syscall per request)
 /// is enough.
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     format!("{:032x}", fastrand::u128(..))
 }

@@ -69,6 +69,9 @@ pub struct EdgeSetup {
     pub options: EdgeOptions,
     /// Access control, configured for the edge's public port once it is bound.
     pub access: Option<std::sync::Arc<crate::access::AccessFixture>>,
+    /// Public UDP ports, each bound on its `listen` address (`127.0.0.1:0` for a free
+    /// port; see `EdgeHandle::udp_addrs`).
+    pub udp_ports: Vec<portless_edge::UdpPort>,
 }
 
 impl Default for EdgeSetup {
@@ -81,6 +84,7 @@ impl Default for EdgeSetup {
             ca: None,
             options: fast_edge_options(),
             access: None,
+            udp_ports: Vec::new(),
         }
     }
 }
@@ -159,6 +163,14 @@ impl TestEdge {
                     .await
                     .expect("bind metrics"),
             ),
+            udp_ports: setup
+                .udp_ports
+                .into_iter()
+                .map(|port| {
+                    let socket = std::net::UdpSocket::bind(port.listen).expect("bind a UDP port");
+                    (socket, port)
+                })
+                .collect(),
         };
         let tls = EdgeTls::from_ca(ca.clone(), &["127.0.0.1".to_owned()]).expect("edge TLS");
         let mut options = setup.options;

@@ -85,6 +85,8 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         tunnel_tcp,
         tunnel_udp,
         metrics: Some(bind_tcp(args.metrics, "metrics listener", "--metrics").await?),
+        // Filled from the edge config file's `ports:` once its loader lands.
+        udp_ports: Vec::new(),
     };
     store.set_setting(SETTING_ADVERTISE, &advertise).await?;
     let access = args.access_config.map(|config| {
