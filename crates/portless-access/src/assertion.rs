@@ -12,13 +12,17 @@
 //! * [`KeyRing`]: the current signing key and the retired keys still published during their
 //!   overlap; persisted in the store so every edge sharing it signs with the same key;
 //! * [`Jwks`]: the published key set (`/cdn-cgi/access/certs`, and the connector's copy);
+//! * [`CliClaims`]: the longer-lived token the access client (`portless access`) presents,
+//!   signed by the same keys with `type: cli`, never interchangeable with an assertion;
 //! * [`AssertionVerifier`]: strict verification (ES256 only, known `kid`, numeric times,
 //!   exact issuer, audience) with a typed [`VerifyError`] per refusal.
 //!
-//! Layout: `claims` (the claims and how they are built from an identity), `keys` (signing
+//! Layout: `claims` (the claims and how they are built from an identity), `cli` (the
+//! access client's token), `keys` (signing
 //! keys and the key ring), `jwks` (the published form), `verify` (verification).
 
 mod claims;
+mod cli;
 mod jwks;
 mod keys;
 mod verify;
@@ -29,6 +33,7 @@ mod tests;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use claims::AssertionClaims;
+pub use cli::{CLI_DEFAULT_TTL, CLI_MAX_TTL, CliClaims};
 pub use jwks::{Jwk, Jwks};
 pub use keys::{AssertionError, KeyRing, PUBLISH_LEAD};
 pub use verify::{AssertionVerifier, JwksError, VerifyError};

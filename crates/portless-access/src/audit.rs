@@ -141,6 +141,8 @@ pub enum LoginStep {
     PasskeyRegistration,
     /// Removing a passkey.
     PasskeyRemoval,
+    /// A token issued to the access client (`portless access login`).
+    CliToken,
 }
 
 impl LoginStep {
@@ -161,6 +163,7 @@ impl LoginStep {
             Self::PasskeyLogin => "passkey_login",
             Self::PasskeyRegistration => "passkey_registration",
             Self::PasskeyRemoval => "passkey_removal",
+            Self::CliToken => "cli_token",
         }
     }
 
@@ -181,6 +184,7 @@ impl LoginStep {
             Self::PasskeyLogin => "login:passkey_login",
             Self::PasskeyRegistration => "login:passkey_registration",
             Self::PasskeyRemoval => "login:passkey_removal",
+            Self::CliToken => "login:cli_token",
         }
     }
 }

@@ -12,13 +12,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+use portless_acme::AcmeManager;
+
 use crate::access::EdgeAccess;
 use crate::bootstrap::EdgeTls;
 use crate::metrics::EdgeMetrics;
 use crate::registry::Registry;
 use crate::routes::RouteTable;
 use crate::tunnels::TunnelConfigs;
-use crate::{EdgeError, EdgeListeners, EdgeOptions, public, tunnels, udp_ports};
+use crate::{EdgeError, EdgeListeners, EdgeOptions, certs, port80, public, tunnels, udp_ports};
 
 /// State shared by the edge's tasks.
 pub(crate) struct EdgeState {
@@ -31,6 +33,12 @@ pub(crate) struct EdgeState {
     pub(crate) metrics: EdgeMetrics,
     /// Access control, when configured.
     pub(crate) access: Option<Arc<EdgeAccess>>,
+    /// The ACME client, when configured.
+    pub(crate) acme: Option<Arc<AcmeManager>>,
+    /// The `Strict-Transport-Security` value for HTTPS responses, when configured.
+    pub(crate) hsts: Option<http::HeaderValue>,
+    /// HTTPS requests for hostnames of allow-listed TCP ports are held to those lists.
+    pub(crate) https_guard: crate::raw::HttpsGuard,
     /// Every task of the edge: listeners, connections, body pumps, upgrades.
     pub(crate) tasks: TaskTracker,
     /// Stops the public listener (first step of shutdown).
@@ -49,6 +57,7 @@ pub struct EdgeHandle {
     tunnel_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     udp_addrs: Vec<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     registry: Arc<MetricsRegistry>,
     tls: EdgeTls,
     root: CancellationToken,
@@ -90,6 +99,24 @@ impl Edge {
         let routes = Arc::new(RouteTable::default());
         let version = store.routes_version().await?;
         routes.reload(&store).await?;
+        let served = routes.clone();
+        let portals: Vec<String> = access
+            .iter()
+            .flat_map(|a| a.portals.iter().map(|p| p.host.clone()))
+            .collect();
+        let served_portals = portals.clone();
+        let public_certs = certs::build(&tls, &options.tls, &store, move |name| {
+            served.lookup(name).is_some() || served_portals.iter().any(|p| p == name)
+        })?;
+        let hsts = match &options.tls.hsts {
+            Some(hsts) => Some(
+                http::HeaderValue::try_from(hsts.header_value()).map_err(|_| EdgeError::Io {
+                    context: "building the HSTS header".to_owned(),
+                    source: std::io::Error::other("invalid header value"),
+                })?,
+            ),
+            None => None,
+        };
         let state = Arc::new(EdgeState {
             name: options.name.clone(),
             options: options.clone(),
@@ -98,6 +125,9 @@ impl Edge {
             configs: TunnelConfigs::default(),
             metrics,
             access: access.clone(),
+            acme: public_certs.acme.clone(),
+            hsts,
+            https_guard: crate::raw::HttpsGuard::new(listeners.tcp_ports.iter().map(|(_, p)| p)),
             tasks: tasks.clone(),
             public_shutdown: root.child_token(),
             tunnel_shutdown: root.child_token(),
@@ -110,6 +140,23 @@ impl Edge {
             store_changed,
             root.child_token(),
         ));
+        if let Some(acme) = &public_certs.acme {
+            tasks.spawn(acme.clone().run(root.child_token()));
+            tasks.spawn(certs::follow_names(
+                acme.clone(),
+                routes.clone(),
+                portals,
+                store_changes.clone(),
+                root.child_token(),
+            ));
+        }
+        if let Some(statics) = &public_certs.statics {
+            tasks.spawn(certs::watch_static(
+                statics.clone(),
+                options.tls.reload_interval,
+                root.child_token(),
+            ));
+        }
         tasks.spawn(tunnels::follow_configs(
             state.clone(),
             store.clone(),
@@ -137,19 +184,24 @@ impl Edge {
             tasks.spawn(access.clone().maintain(root.child_token()));
             tasks.spawn(access.audit.writer(root.child_token().cancelled_owned()));
         }
-        let served = routes.clone();
-        let portals: Vec<String> = access
-            .iter()
-            .flat_map(|a| a.portals.iter().map(|p| p.host.clone()))
-            .collect();
-        let public_tls = tls.public_config(move |name| {
-            served.lookup(name).is_some() || portals.iter().any(|p| p == name)
-        })?;
+        for (listener, port) in listeners.tcp_ports {
+            tasks.spawn(crate::raw::tcp_ports::serve(listener, port, state.clone()));
+        }
         let public_done = tokio::spawn(public::serve_public(
             listeners.public,
-            public_tls,
+            public_certs.config,
             state.clone(),
         ));
+        let http_addr = match listeners.http {
+            Some(listener) => {
+                let addr = listener
+                    .local_addr()
+                    .map_err(io("reading the port-80 address"))?;
+                tasks.spawn(port80::serve_port80(listener, state.clone()));
+                Some(addr)
+            }
+            None => None,
+        };
         let registry = Arc::new(metrics_registry);
         let metrics_addr = match listeners.metrics {
             Some(listener) => {
@@ -175,12 +227,24 @@ impl Edge {
             tunnel_addr,
             metrics_addr,
             udp_addrs,
+            http_addr,
             registry,
             tls,
             root,
             public_done,
             store,
         })
+    }
+}
+
+impl EdgeState {
+    /// Whether `/.well-known/acme-challenge/` requests for `host` go to its origin.
+    pub(crate) fn challenge_to_origin(&self, host: &str) -> bool {
+        self.options
+            .http
+            .acme_challenge_to_origin
+            .iter()
+            .any(|h| h == host)
     }
 }
 
@@ -203,6 +267,16 @@ impl EdgeHandle {
     /// The public UDP ports' addresses, in the order they were given.
     pub fn udp_addrs(&self) -> &[SocketAddr] {
         &self.udp_addrs
+    }
+
+    /// The port-80 address, when served.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The ACME client, when configured (certificates served, forced renewal).
+    pub fn acme(&self) -> Option<&Arc<AcmeManager>> {
+        self.state.acme.as_ref()
     }
 
     /// The metrics registry (for tests and embedding).

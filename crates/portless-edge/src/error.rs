@@ -26,4 +26,7 @@ pub enum EdgeError {
         /// What is wrong and how to fix it.
         detail: String,
     },
+    /// ACME could not be set up.
+    #[error(transparent)]
+    Acme(#[from] portless_acme::AcmeError),
 }

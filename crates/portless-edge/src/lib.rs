@@ -12,6 +12,7 @@
 //! Layout:
 //! * `edge` — start-up and shutdown of the whole edge;
 //! * `access` — policy, portal, sessions and identity for every request;
+//! * `config` — the edge config file (`--config`), validated into the types below;
 //! * `options` — settings and injected listeners;
 //! * `ports` — public raw TCP/UDP ports (parsed config entries);
 //! * `bootstrap` — the local CA, certificates and TLS configs from a state directory;
@@ -19,6 +20,9 @@
 //! * `registry` — live tunnel connections and the choice of one per request;
 //! * `tunnels` — accepting, registering and supervising connector connections;
 //! * `public` — the public HTTPS listener;
+//! * `port80` — the plain-HTTP listener: ACME HTTP-01 answers, redirects to HTTPS;
+//! * `certs` — the public listener's certificates: static files, ACME, local CA;
+//! * `raw` — raw TCP through tunnels: TLS passthrough and public TCP ports;
 //! * `stack` — the request pipeline, composed of the layers below;
 //! * `respond` — request ids, error pages and response metrics (outermost layer);
 //! * `canonicalize` — refusal of ambiguous requests, the canonical request;
@@ -37,6 +41,8 @@ mod access;
 mod body;
 mod bootstrap;
 mod canonicalize;
+mod certs;
+pub mod config;
 mod context;
 mod edge;
 mod error;
@@ -45,9 +51,11 @@ mod forwarding;
 mod metrics;
 mod options;
 mod pages;
+mod port80;
 mod ports;
 mod proxy;
 mod public;
+mod raw;
 mod registry;
 mod respond;
 mod routes;
@@ -59,8 +67,13 @@ mod udp_ports;
 
 pub use access::AccessOptions;
 pub use bootstrap::{EdgeTls, StateDir};
+pub use config::{EdgeConfig, PassthroughHosts};
 pub use edge::{Edge, EdgeHandle};
 pub use error::EdgeError;
 pub use metrics::EdgeMetrics;
-pub use options::{AccessKeysWatch, EdgeListeners, EdgeOptions};
+pub use options::{
+    AccessKeysWatch, EdgeListeners, EdgeOptions, Hsts, HttpOptions, PublicTlsOptions,
+};
+pub use portless_acme::{AcmeManager, AcmeOptions, ChallengeKind, Directory, Eab};
+pub use portless_tls::StaticCertificate;
 pub use ports::{DEFAULT_UDP_IDLE_TIMEOUT, DEFAULT_UDP_MAX_FLOWS, TcpPort, UdpPort};

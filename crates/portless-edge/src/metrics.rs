@@ -78,6 +78,31 @@ pub struct UdpPathLabel {
     pub path: &'static str,
 }
 
+/// Label: raw TCP connections (TLS passthrough, public TCP ports).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RawLabel {
+    /// `passthrough` or `tcp_port`.
+    pub kind: &'static str,
+}
+
+/// Label: why a raw connection was closed before any byte reached an origin.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RawRefusedLabel {
+    /// `passthrough` or `tcp_port`.
+    pub kind: &'static str,
+    /// `allow_list`, `no_route`, `tunnel_down`, or the connector's error class.
+    pub reason: &'static str,
+}
+
+/// Label: direction of raw bytes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RawBytesLabel {
+    /// `passthrough` or `tcp_port`.
+    pub kind: &'static str,
+    /// `to_origin` or `to_client`.
+    pub direction: &'static str,
+}
+
 /// Everything the edge counts.
 #[derive(Clone, Default)]
 pub struct EdgeMetrics {
@@ -109,6 +134,12 @@ pub struct EdgeMetrics {
     pub udp_dropped: Family<UdpDropLabel, Counter>,
     /// UDP datagrams through tunnels, by direction and path (QUIC datagram or stream).
     pub udp_tunnel_datagrams: Family<UdpPathLabel, Counter>,
+    /// Raw TCP connections accepted (passthrough, public TCP ports), by kind.
+    pub raw_connections: Family<RawLabel, Counter>,
+    /// Raw TCP connections closed before reaching an origin, by kind and reason.
+    pub raw_refused: Family<RawRefusedLabel, Counter>,
+    /// Raw TCP bytes relayed, by kind and direction.
+    pub raw_bytes: Family<RawBytesLabel, Counter>,
 }
 
 impl EdgeMetrics {
@@ -186,6 +217,21 @@ impl EdgeMetrics {
             "UDP datagrams through tunnels, by direction and path (quic_datagram, stream)",
             metrics.udp_tunnel_datagrams.clone(),
         );
+        edge.register(
+            "raw_connections",
+            "Raw TCP connections accepted (TLS passthrough, public TCP ports), by kind",
+            metrics.raw_connections.clone(),
+        );
+        edge.register(
+            "raw_refused",
+            "Raw TCP connections closed before reaching an origin, by kind and reason",
+            metrics.raw_refused.clone(),
+        );
+        edge.register(
+            "raw_bytes",
+            "Raw TCP bytes relayed, by kind and direction",
+            metrics.raw_bytes.clone(),
+        );
         for class in ErrorClass::ALL {
             // Pre-create so dashboards see zeros rather than missing series.
             let _ = metrics.errors.get_or_create(&ClassLabel {
@@ -193,6 +239,26 @@ impl EdgeMetrics {
             });
         }
         metrics
+    }
+
+    /// Counts a raw connection of `kind` refused for `reason`.
+    pub(crate) fn raw_refused(&self, kind: &'static str, reason: &'static str) {
+        self.raw_refused
+            .get_or_create(&RawRefusedLabel { kind, reason })
+            .inc();
+    }
+
+    /// The byte counters of a raw connection of `kind`.
+    pub(crate) fn raw_bytes(&self, kind: &'static str) -> crate::raw::ByteCounters {
+        let counter = |direction| {
+            self.raw_bytes
+                .get_or_create(&RawBytesLabel { kind, direction })
+                .clone()
+        };
+        crate::raw::ByteCounters {
+            to_origin: counter("to_origin"),
+            to_client: counter("to_client"),
+        }
     }
 
     /// Counts one error of `class`.

@@ -13,7 +13,10 @@ use tokio::sync::watch;
 /// whenever the value changes.
 pub type AccessKeysWatch = watch::Receiver<Option<Arc<str>>>;
 
-use crate::AccessOptions;
+use portless_acme::AcmeOptions;
+use portless_tls::StaticCertificate;
+
+use crate::{AccessOptions, PassthroughHosts, TcpPort};
 
 /// Settings of one edge.
 #[derive(Debug, Clone)]
@@ -37,6 +40,12 @@ pub struct EdgeOptions {
     /// The assertion key set (JWKS JSON) to send to connectors, produced from the key ring;
     /// the default holds `None` and never changes.
     pub access_keys: AccessKeysWatch,
+    /// Certificates and TLS behaviour of the public listener.
+    pub tls: PublicTlsOptions,
+    /// The port-80 listener's behaviour (when one is given in [`EdgeListeners::http`]).
+    pub http: HttpOptions,
+    /// Hostnames whose TLS is relayed to the origin untouched (SNI passthrough).
+    pub passthrough: PassthroughHosts,
 }
 
 impl Default for EdgeOptions {
@@ -51,6 +60,9 @@ impl Default for EdgeOptions {
             client_header_timeout: Duration::from_secs(30),
             access: None,
             access_keys: watch::channel(None).1,
+            tls: PublicTlsOptions::default(),
+            http: HttpOptions::default(),
+            passthrough: PassthroughHosts::default(),
         }
     }
 }
@@ -67,4 +79,68 @@ pub struct EdgeListeners {
     pub metrics: Option<TcpListener>,
     /// Public UDP ports, each bound socket with the mapping it serves.
     pub udp_ports: Vec<(UdpSocket, crate::UdpPort)>,
+    /// The plain-HTTP listener (port 80): ACME HTTP-01 answers and redirects to HTTPS.
+    pub http: Option<TcpListener>,
+    /// Public TCP ports, each with the port entry it serves.
+    pub tcp_ports: Vec<(TcpListener, TcpPort)>,
+}
+
+/// Certificates of the public listener, in the order they are tried per SNI name: static
+/// files, then ACME, then (without ACME) the local CA.
+#[derive(Debug, Clone)]
+pub struct PublicTlsOptions {
+    /// `Strict-Transport-Security` on every HTTPS response; `None`: not sent.
+    pub hsts: Option<Hsts>,
+    /// Obtain certificates by ACME for every exact route and portal host.
+    pub acme: Option<AcmeOptions>,
+    /// Certificate files per hostname pattern.
+    pub certificates: Vec<StaticCertificate>,
+    /// How often the static files are checked for changes (reloaded when one changed).
+    pub reload_interval: Duration,
+}
+
+impl Default for PublicTlsOptions {
+    fn default() -> Self {
+        Self {
+            hsts: None,
+            acme: None,
+            certificates: Vec::new(),
+            reload_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The `Strict-Transport-Security` header's parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hsts {
+    /// `max-age`: how long browsers remember to use HTTPS only.
+    pub max_age: Duration,
+    /// `includeSubDomains`.
+    pub include_subdomains: bool,
+    /// `preload` (only meaningful with a long max-age and includeSubDomains).
+    pub preload: bool,
+}
+
+impl Hsts {
+    /// The header value, e.g. `max-age=31536000; includeSubDomains`.
+    pub fn header_value(&self) -> String {
+        let mut value = format!("max-age={}", self.max_age.as_secs());
+        if self.include_subdomains {
+            value.push_str("; includeSubDomains");
+        }
+        if self.preload {
+            value.push_str("; preload");
+        }
+        value
+    }
+}
+
+/// Settings of the port-80 listener.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// Hostnames whose `/.well-known/acme-challenge/` requests go through the tunnel to the
+    /// origin instead of being answered by the edge (canonical, exact names).
+    pub acme_challenge_to_origin: Vec<String>,
+    /// The HTTPS port named in redirects; `None` (or 443) names none.
+    pub https_port: Option<u16>,
 }

@@ -54,7 +54,7 @@ impl Service<Request<Incoming>> for Proxy {
 }
 
 /// Why no response head came back.
-enum Failure {
+pub(crate) enum Failure {
     /// The connector answered with an error class.
     Answered(ErrorClass),
     /// The stream or its connection failed.
@@ -79,6 +79,9 @@ async fn forward(
     let client = context.client;
     let host = canonical.host;
     let path = canonical.path_and_query;
+    if !state.https_guard.allows(&host, client.ip()) {
+        return Err(ErrorClass::AccessDenied);
+    }
     let upgrade = upgrade_protocol(parts.version, &parts.headers);
     // UDP flows start only at a UDP port of the edge, behind its allow-list and flow cap; a
     // public request must not open one at the connector's `udp://` rule.
@@ -194,7 +197,7 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-async fn read_answer(recv: &mut FramedRecv<RecvHalf>) -> Result<ResponseHead, Failure> {
+pub(crate) async fn read_answer(recv: &mut FramedRecv<RecvHalf>) -> Result<ResponseHead, Failure> {
     let header = match recv.read_header().await {
         Ok(Some(header)) => header,
         _ => return Err(Failure::Transport),

@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 use crate::context::ConnectionInfo;
 use crate::edge::EdgeState;
 use crate::executor::TrackedExecutor;
+use crate::raw;
 use crate::stack;
 use crate::strict_head::StrictHttp1;
 
@@ -47,10 +48,13 @@ pub(crate) async fn serve_public(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         state.tasks.spawn(async move {
-            let handshake = tokio::time::timeout(
-                state2.options.client_header_timeout,
-                acceptor.accept(socket),
-            );
+            let deadline = tokio::time::Instant::now() + state2.options.client_header_timeout;
+            // TLS passthrough: a passthrough SNI is relayed and never reaches the handshake.
+            let Some(socket) = raw::passthrough::divert(socket, client, &state2, deadline).await
+            else {
+                return;
+            };
+            let handshake = tokio::time::timeout_at(deadline, acceptor.accept(socket));
             let stream = match handshake.await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
@@ -59,6 +63,11 @@ pub(crate) async fn serve_public(
                 }
                 Err(_) => return,
             };
+            if stream.get_ref().1.alpn_protocol() == Some(portless_tls::ACME_TLS_ALPN) {
+                // A TLS-ALPN-01 validation: the handshake (with the challenge certificate)
+                // was the whole answer (RFC 8737 §3).
+                return;
+            }
             // HTTP/2 is framed by the h2 crate; HTTP/1 heads are checked before hyper parses
             // them (request smuggling, attack class J).
             let info = ConnectionInfo {
@@ -110,10 +119,23 @@ async fn serve_connection(
     watcher: hyper_util::server::graceful::Watcher,
     state: Arc<EdgeState>,
 ) {
+    let hsts = state.hsts.clone();
     let pipeline = stack::pipeline(state, client);
     let service = hyper::service::service_fn(move |mut request| {
         request.extensions_mut().insert(info.clone());
-        pipeline.clone().oneshot(request)
+        let response = pipeline.clone().oneshot(request);
+        let hsts = hsts.clone();
+        async move {
+            let mut response = response.await?;
+            if let Some(hsts) = hsts {
+                // An origin that sends its own policy keeps it.
+                response
+                    .headers_mut()
+                    .entry(http::header::STRICT_TRANSPORT_SECURITY)
+                    .or_insert(hsts);
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     if let Err(e) = watcher.watch(connection.into_owned()).await {

@@ -48,6 +48,11 @@ impl RouteTable {
         None
     }
 
+    /// Every exact (non-wildcard) hostname routed: the names that get ACME certificates.
+    pub(crate) fn exact_names(&self) -> Vec<String> {
+        self.snapshot().exact.keys().cloned().collect()
+    }
+
     fn snapshot(&self) -> Arc<Routes> {
         match self.current.read() {
             Ok(guard) => guard.clone(),

@@ -51,3 +51,29 @@ pub(crate) fn pipeline(
         })
         .service(Proxy { state })
 }
+
+/// The pipeline for ACME HTTP-01 requests passed to an origin (`acme_challenge_to_origin`):
+/// the same layers without access policy, because the CA validating a challenge cannot
+/// sign in. Only `/.well-known/acme-challenge/` paths ever reach it.
+pub(crate) fn challenge_pipeline(
+    state: Arc<EdgeState>,
+    client: SocketAddr,
+) -> impl tower::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = http::Response<crate::body::EdgeBody>,
+    Error = std::convert::Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    ServiceBuilder::new()
+        .layer(RespondLayer {
+            state: state.clone(),
+            client,
+        })
+        .layer(CanonicalizeLayer)
+        .layer(RouteLayer {
+            state: state.clone(),
+        })
+        .service(Proxy { state })
+}

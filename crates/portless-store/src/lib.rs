@@ -26,12 +26,14 @@
 //! - `configs`: remotely managed connector configs, one versioned YAML per tunnel.
 //! - `totp`: sealed TOTP seeds per user and replay-proof advance of the last used step.
 //! - `passkeys`: WebAuthn credentials per user, with a counter that only moves forward.
+//! - `acme`: ACME accounts per directory and the certificates obtained for each hostname.
 //! - `hostname`: canonical route hostname parsing (pure).
 //! - `secret`: [`TunnelSecret`] and the stored hash.
 //! - `error`: [`StoreError`].
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod acme;
 mod audit;
 mod configs;
 mod error;
@@ -47,6 +49,7 @@ mod store;
 mod totp;
 mod tunnels;
 
+pub use acme::StoredCertificate;
 pub use audit::{AuditEventRecord, NewAuditEvent};
 pub use error::StoreError;
 pub use hostname::{HostnameError, RouteHostname};

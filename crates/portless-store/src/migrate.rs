@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../migrations/0006_passkeys.sql"),
     ),
+    (7, "acme", include_str!("../migrations/0007_acme.sql")),
 ];
 
 /// How many times to run the migrator before giving up (see [`run`]).

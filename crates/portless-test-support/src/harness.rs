@@ -9,7 +9,7 @@ use portless_connector::{
     ConfigSource, RemoteConfigError, awaiting_remote_config, check_remote_config,
 };
 use portless_connector::{Connector, ConnectorHandle, ConnectorOptions, ProtocolChoice, Rules};
-use portless_edge::{Edge, EdgeHandle, EdgeListeners, EdgeOptions, EdgeTls};
+use portless_edge::{Edge, EdgeHandle, EdgeListeners, EdgeOptions, EdgeTls, TcpPort};
 use portless_ingress::TunnelConfig;
 use portless_proto::TunnelSecret;
 use portless_store::Store;
@@ -72,6 +72,14 @@ pub struct EdgeSetup {
     /// Public UDP ports, each bound on its `listen` address (`127.0.0.1:0` for a free
     /// port; see `EdgeHandle::udp_addrs`).
     pub udp_ports: Vec<portless_edge::UdpPort>,
+    /// An already-bound public listener (tests that must know the port before the edge
+    /// starts, such as ACME tests writing it into the CA's config).
+    pub public_listener: Option<TcpListener>,
+    /// A port-80 listener to serve (HTTP-01 answers, redirects).
+    pub http_listener: Option<TcpListener>,
+    /// Public TCP ports; each is bound at its `listen` address (use `127.0.0.1:0`), and the
+    /// bound addresses are in [`TestEdge::tcp_ports`], in the same order.
+    pub tcp_ports: Vec<TcpPort>,
 }
 
 impl Default for EdgeSetup {
@@ -85,6 +93,9 @@ impl Default for EdgeSetup {
             options: fast_edge_options(),
             access: None,
             udp_ports: Vec::new(),
+            public_listener: None,
+            http_listener: None,
+            tcp_ports: Vec::new(),
         }
     }
 }
@@ -106,6 +117,8 @@ pub struct TestEdge {
     pub store: Store,
     /// Its CA.
     pub ca: SharedCa,
+    /// The bound addresses of [`EdgeSetup::tcp_ports`], in order.
+    pub tcp_ports: Vec<SocketAddr>,
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes; panics naming `what`.
@@ -144,9 +157,12 @@ impl TestEdge {
             Some(ca) => ca,
             None => Arc::new(LocalCa::generate("Portless test CA").expect("CA")),
         };
-        let public = TcpListener::bind(setup.public_addr.unwrap_or(([127, 0, 0, 1], 0).into()))
-            .await
-            .expect("bind public");
+        let public = match setup.public_listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(setup.public_addr.unwrap_or(([127, 0, 0, 1], 0).into()))
+                .await
+                .expect("bind public"),
+        };
         let tunnel_tcp = TcpListener::bind(setup.tunnel_addr.unwrap_or(([127, 0, 0, 1], 0).into()))
             .await
             .expect("bind tunnel");
@@ -154,6 +170,15 @@ impl TestEdge {
             std::net::UdpSocket::bind(tunnel_tcp.local_addr().expect("tunnel addr"))
                 .expect("bind QUIC on the tunnel port")
         });
+        let mut tcp_ports = Vec::new();
+        for port in setup.tcp_ports {
+            let listener = TcpListener::bind(port.listen).await.expect("bind TCP port");
+            tcp_ports.push((listener, port));
+        }
+        let tcp_addrs = tcp_ports
+            .iter()
+            .map(|(l, _)| l.local_addr().expect("TCP port addr"))
+            .collect();
         let listeners = EdgeListeners {
             public,
             tunnel_tcp,
@@ -171,6 +196,8 @@ impl TestEdge {
                     (socket, port)
                 })
                 .collect(),
+            http: setup.http_listener,
+            tcp_ports,
         };
         let tls = EdgeTls::from_ca(ca.clone(), &["127.0.0.1".to_owned()]).expect("edge TLS");
         let mut options = setup.options;
@@ -181,7 +208,12 @@ impl TestEdge {
         let handle = Edge::start(options, listeners, tls, store.clone())
             .await
             .expect("start edge");
-        Self { handle, store, ca }
+        Self {
+            handle,
+            store,
+            ca,
+            tcp_ports: tcp_addrs,
+        }
     }
 
     /// Stops the edge (as a restart would) and returns the set-up for its successor: same

@@ -12,7 +12,9 @@
 //! * `browser` — [`Browser`]: cookies, forms and redirects for portal tests;
 //! * `ws` — minimal WebSocket framing for echo tests;
 //! * `memory` — resident-memory sampling of this process;
-//! * `peers` — the real OpenID provider and SMTP server the sign-in tests talk to.
+//! * `iperf` — the real `iperf3`, server and client, for throughput through TCP ports;
+//! * `peers` — the real OpenID provider and SMTP server the sign-in tests talk to;
+//! * `peers_acme` — pebble, the ACME test CA, with its DNS server.
 
 // A test harness: a failed set-up step should panic with its message, like an assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,9 +23,11 @@ pub mod access;
 mod browser;
 mod client;
 mod harness;
+pub mod iperf;
 mod memory;
 mod origin;
 pub mod peers;
+pub mod peers_acme;
 pub mod ws;
 
 pub use browser::{Browser, Page, form_body};

@@ -99,6 +99,19 @@ pub fn public_server_config(
     Ok(Arc::new(config))
 }
 
+/// [`public_server_config`] that also accepts `acme-tls/1` (TLS-ALPN-01 challenges, RFC 8737),
+/// listed last so a client offering it next to `h2` or `http/1.1` still gets HTTP; the caller
+/// closes a connection that negotiated `acme-tls/1` right after its handshake.
+pub fn public_server_config_with_acme(
+    resolver: Arc<dyn ResolvesServerCert>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = Arc::unwrap_or_clone(public_server_config(resolver)?);
+    config
+        .alpn_protocols
+        .push(crate::public::ACME_TLS_ALPN.to_vec());
+    Ok(Arc::new(config))
+}
+
 /// TLS options of one HTTPS origin, as the connector's ingress rules give them.
 #[derive(Clone, Debug, Default)]
 pub struct OriginTls {

@@ -35,7 +35,10 @@
 //! - `verify`: [`EdgeTrust`] and the server-certificate verifiers behind it.
 //! - `config`: the four rustls configs.
 //! - `resolver`: [`LocalCaResolver`].
+//! - `public`: [`PublicResolver`] (static files → ACME → local CA → default, and TLS-ALPN-01
+//!   challenge certificates), [`CertMap`], [`StaticCertificates`].
 //! - `kx`: [`KxCounters`] and the counting key-exchange wrappers.
+//! - `sni`: [`ClientHelloPeek`], the server name of a ClientHello without terminating TLS.
 //! - `pem`: loading certificates and keys from PEM files.
 //! - `files`: atomic, private file creation.
 //! - `error`: [`TlsError`].
@@ -51,20 +54,28 @@ mod kx;
 mod pem;
 mod pin;
 mod provider;
+mod public;
 mod resolver;
+mod sni;
 mod verify;
 
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE, LocalCa};
 pub use config::{
-    OriginTls, TUNNEL_ALPN, origin_client_config, public_server_config, tunnel_client_config,
-    tunnel_client_config_post_quantum, tunnel_server_config, tunnel_server_config_with_counters,
+    OriginTls, TUNNEL_ALPN, origin_client_config, public_server_config,
+    public_server_config_with_acme, tunnel_client_config, tunnel_client_config_post_quantum,
+    tunnel_server_config, tunnel_server_config_with_counters,
 };
 pub use error::TlsError;
 pub use kx::{KxCounters, kx_group_name};
 pub use pem::{load_pem_certs, load_pem_chain_and_key};
 pub use pin::CaPin;
 pub use provider::{install_default_provider, provider, sha256};
+pub use public::{
+    ACME_TLS_ALPN, CertMap, PublicResolver, StaticCertificate, StaticCertificates,
+    certified_key_from_pem, tls_alpn_challenge_cert,
+};
 pub use resolver::{DEFAULT_CACHE_CAPACITY, LocalCaResolver};
+pub use sni::{ClientHelloPeek, Peeked};
 pub use verify::EdgeTrust;
 
 /// The rustls and pki-types crates as this crate uses them, so callers name the same versions.

@@ -67,6 +67,10 @@ enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Reach protected applications from a terminal: sign in once through the browser,
+    /// then curl them or carry TCP (SSH, RDP...) through the edge.
+    #[command(subcommand)]
+    Access(crate::access_cmd::AccessCommand),
     /// Start an edge, a connector and a sample origin on this machine, and print a curl
     /// command that reaches the origin through them. Runs until Ctrl-C.
     Demo(DemoArgs),
@@ -77,6 +81,10 @@ enum Command {
 pub(crate) struct EdgeArgs {
     #[command(flatten)]
     pub(crate) state: StateArgs,
+    /// Edge config file (YAML): TLS passthrough hostnames, public TCP/UDP ports,
+    /// certificates. See docs/edge-config.md. Without it, none of these are on.
+    #[arg(long, env = "PORTLESS_EDGE_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     /// Public HTTPS address.
     #[arg(long, env = "PORTLESS_LISTEN", default_value = "0.0.0.0:443")]
     pub(crate) listen: SocketAddr,
@@ -256,6 +264,7 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             match command {
                 Command::Edge(args) => crate::edge_cmd::run(args).await,
                 Command::Demo(args) => crate::demo::run(args).await,
+                Command::Access(command) => crate::access_cmd::run(command).await,
                 Command::Tunnel(command) => crate::tunnel_cmd::run(command).await,
                 Command::Policy(command) => {
                     crate::policy_cmd::run(command)?;

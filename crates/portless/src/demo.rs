@@ -123,6 +123,8 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         tunnel_udp,
         metrics: Some(TcpListener::bind("127.0.0.1:0").await?),
         udp_ports: Vec::new(),
+        http: None,
+        tcp_ports: Vec::new(),
     };
     let tls = EdgeTls::from_ca(ca.clone(), &["127.0.0.1".to_owned()])?;
     let options = EdgeOptions {

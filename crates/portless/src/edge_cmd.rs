@@ -4,7 +4,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use portless_edge::{AccessOptions, Edge, EdgeListeners, EdgeOptions, EdgeTls, StateDir};
+use portless_edge::{
+    AccessOptions, Edge, EdgeConfig, EdgeListeners, EdgeOptions, EdgeTls, StateDir, TcpPort,
+    UdpPort,
+};
 use portless_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -68,7 +71,51 @@ pub(crate) fn host_of(address: &str) -> String {
         .to_owned()
 }
 
+/// Binds each public TCP port of the config file.
+async fn bind_tcp_ports(ports: &[TcpPort]) -> anyhow::Result<Vec<(TcpListener, TcpPort)>> {
+    let mut bound = Vec::with_capacity(ports.len());
+    for port in ports {
+        let what = format!("public TCP port of {}", port.hostname);
+        let listener = bind_tcp(port.listen, &what, "`listen` in the edge config").await?;
+        bound.push((listener, port.clone()));
+    }
+    Ok(bound)
+}
+
+/// Binds each public UDP port of the config file.
+fn bind_udp_ports(ports: &[UdpPort]) -> anyhow::Result<Vec<(std::net::UdpSocket, UdpPort)>> {
+    ports
+        .iter()
+        .map(|port| {
+            let socket = std::net::UdpSocket::bind(port.listen).with_context(|| {
+                format!(
+                    "cannot listen on UDP {} (public UDP port of {}): is another process using it? \
+                     change `listen` in the edge config",
+                    port.listen, port.hostname
+                )
+            })?;
+            Ok((socket, port.clone()))
+        })
+        .collect()
+}
+
 pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => match EdgeConfig::load(path) {
+            Ok(config) => config,
+            Err(errors) => {
+                eprintln!("{errors}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        None => EdgeConfig::default(),
+    };
+    if config.http.listen.is_some() {
+        tracing::warn!(
+            http = ?config.http.listen,
+            "the edge config's `http` listener is read but not served by this build"
+        );
+    }
     let state = StateDir(paths::state_dir(args.state.state_dir));
     state.ensure()?;
     let store = Store::open(&state.store_path())
@@ -85,8 +132,10 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         tunnel_tcp,
         tunnel_udp,
         metrics: Some(bind_tcp(args.metrics, "metrics listener", "--metrics").await?),
-        // Filled from the edge config file's `ports:` once its loader lands.
-        udp_ports: Vec::new(),
+        udp_ports: bind_udp_ports(&config.udp_ports)?,
+        // The port-80 listener comes with the edge config file's `http:` section.
+        http: None,
+        tcp_ports: bind_tcp_ports(&config.tcp_ports).await?,
     };
     store.set_setting(SETTING_ADVERTISE, &advertise).await?;
     let access = args.access_config.map(|config| {
@@ -98,6 +147,7 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         name: args.name,
         grace_period: args.grace_period,
         access,
+        passthrough: config.passthrough.clone(),
         ..EdgeOptions::default()
     };
     let pin = tls.pin();

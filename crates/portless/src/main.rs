@@ -4,6 +4,7 @@
 //! command modules below, and turn errors into one clear message and exit code 1.
 //!
 //! Layout:
+//! * `access_cmd` — `portless access login|token|curl|tcp` (the access client);
 //! * `cli` — the command line (clap);
 //! * `paths` — default locations of state and credentials;
 //! * `edge_cmd` — `portless edge`;
@@ -16,6 +17,7 @@
 //! * `demo` — `portless demo`, with its built-in origin in `demo_origin`;
 //! * `signals` — SIGTERM/SIGINT: first graceful, second immediate.
 
+mod access_cmd;
 mod cli;
 mod credentials;
 mod demo;

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use portless_store::{Store, StoreError, StoredSigningKey};
 
-use super::{AssertionClaims, AssertionVerifier, Jwk, Jwks, unix_seconds};
+use super::{AssertionClaims, AssertionVerifier, CliClaims, Jwk, Jwks, unix_seconds};
 
 /// Bytes of the public key's SHA-256 that make up a key id (128 bits, 22 characters).
 const KID_BYTES: usize = 16;
@@ -334,8 +334,18 @@ impl KeyRing {
     /// key goes on signing while connectors receive the new key set (a token signed by a key
     /// a connector has not seen yet would be refused).
     pub fn sign(&self, claims: &AssertionClaims) -> Result<String, AssertionError> {
+        self.sign_at(claims.iat, claims)
+    }
+
+    /// Signs the claims of an access-client token, like [`KeyRing::sign`].
+    pub fn sign_cli(&self, claims: &CliClaims) -> Result<String, AssertionError> {
+        self.sign_at(claims.iat, claims)
+    }
+
+    /// Signs `claims` with the key that signs at `iat`.
+    fn sign_at(&self, iat: u64, claims: &impl serde::Serialize) -> Result<String, AssertionError> {
         let keys = self.snapshot();
-        let key = keys.signing_key(claims.iat);
+        let key = keys.signing_key(iat);
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(key.kid.clone());
         Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)

@@ -466,7 +466,10 @@ async fn the_type_must_be_app() {
         .unwrap();
     assert_eq!(
         verify(&ring, &token, t0()).unwrap_err(),
-        VerifyError::Type("org".into())
+        VerifyError::Type {
+            got: "org".into(),
+            expected: "app"
+        }
     );
 }
 
@@ -718,4 +721,98 @@ async fn verifiers_join_key_sets() {
             .verify(&token_for(ring, t0()), ISSUER, &apps(), t0())
             .unwrap();
     }
+}
+
+// === Access-client tokens ===
+
+fn cli_token_for(ring: &KeyRing, now: SystemTime, ttl: Duration) -> String {
+    let claims = CliClaims::for_identity(&alice(), APP, ISSUER, now, ttl).unwrap();
+    ring.sign_cli(&claims).unwrap()
+}
+
+#[tokio::test]
+async fn a_cli_token_verifies_as_one_and_carries_the_identity() {
+    let (_store, ring) = new_ring().await;
+    let token = cli_token_for(&ring, t0(), DAY);
+    let later = t0() + DAY - Duration::from_secs(60);
+    let claims = ring
+        .verifier(later)
+        .verify_cli(&token, ISSUER, &apps(), later)
+        .unwrap();
+    assert_eq!(claims.r#type, "cli");
+    assert_eq!(claims.exp, claims.iat + DAY.as_secs());
+    assert_eq!(claims.amr, vec!["pwd", "mfa"]);
+    assert_eq!(claims.identity(), Some(alice()));
+    // Expired a day later (past the leeway).
+    let after = t0() + DAY + Duration::from_secs(120);
+    assert!(matches!(
+        ring.verifier(after)
+            .verify_cli(&token, ISSUER, &apps(), after),
+        Err(VerifyError::Expired { .. })
+    ));
+}
+
+#[tokio::test]
+async fn cli_tokens_and_assertions_are_not_interchangeable() {
+    let (_store, ring) = new_ring().await;
+    let cli = cli_token_for(&ring, t0(), DAY);
+    assert_eq!(
+        verify(&ring, &cli, t0()).unwrap_err(),
+        VerifyError::Type {
+            got: "cli".into(),
+            expected: "app"
+        }
+    );
+    let assertion = token_for(&ring, t0());
+    assert_eq!(
+        ring.verifier(t0())
+            .verify_cli(&assertion, ISSUER, &apps(), t0())
+            .unwrap_err(),
+        VerifyError::Type {
+            got: "app".into(),
+            expected: "cli"
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_cli_token_is_for_one_host_and_a_bounded_time() {
+    let (_store, ring) = new_ring().await;
+    let token = cli_token_for(&ring, t0(), DAY);
+    assert!(matches!(
+        ring.verifier(t0())
+            .verify_cli(&token, ISSUER, &["other.test".to_owned()], t0()),
+        Err(VerifyError::Audience { .. })
+    ));
+    // Asking for a year gets the most an edge signs.
+    let claims = CliClaims::for_identity(&alice(), APP, ISSUER, t0(), 365 * DAY).unwrap();
+    assert_eq!(claims.exp - claims.iat, CLI_MAX_TTL.as_secs());
+    // A hand-made token living longer is refused even with a valid signature.
+    let mut long = serde_json::to_value(&claims).unwrap();
+    long["exp"] = json!(claims.iat + 365 * DAY.as_secs());
+    let token = ring
+        .sign_raw(&es256_header(&ring.current_kid()), &long)
+        .unwrap();
+    assert!(matches!(
+        ring.verifier(t0())
+            .verify_cli(&token, ISSUER, &apps(), t0()),
+        Err(VerifyError::Lifetime { .. })
+    ));
+}
+
+#[test]
+fn no_cli_token_for_a_service_token() {
+    let machine = Identity {
+        subject: Subject::ServiceToken {
+            name: "ci".into(),
+            client_id: "abc.access".into(),
+        },
+        display_name: String::new(),
+        email: None,
+        groups: vec![],
+    };
+    assert_eq!(
+        CliClaims::for_identity(&machine, APP, ISSUER, t0(), DAY),
+        None
+    );
 }

@@ -19,7 +19,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{AssertionClaims, Jwks, LEEWAY, unix_seconds};
+use super::{AssertionClaims, CLI_MAX_TTL, CliClaims, Jwks, LEEWAY, unix_seconds};
 
 /// Longest token accepted, in bytes: ours are well under 2 KiB; this bounds the work a
 /// hostile header can cause.
@@ -125,9 +125,24 @@ pub enum VerifyError {
         /// The audiences accepted.
         accepted: Vec<String>,
     },
-    /// `type` is not `app`.
-    #[error("the assertion's type is {0:?}, not \"app\": it is not meant for an application")]
-    Type(String),
+    /// `type` is not the one expected (`app` for an assertion, `cli` for a client token).
+    #[error(
+        "the token's type is {got:?}, not {expected:?}: an application assertion and an access-client token are not interchangeable"
+    )]
+    Type {
+        /// The token's `type`.
+        got: String,
+        /// The type required.
+        expected: &'static str,
+    },
+    /// A client token whose `exp` is further from its `iat` than any edge signs.
+    #[error(
+        "the token lives {seconds} s, longer than an edge ever signs: it was not made by a Portless edge"
+    )]
+    Lifetime {
+        /// `exp - iat`.
+        seconds: u64,
+    },
 }
 
 impl VerifyError {
@@ -146,7 +161,8 @@ impl VerifyError {
             Self::NotYetValid { .. } => "not_yet_valid",
             Self::Issuer { .. } => "issuer",
             Self::Audience { .. } => "audience",
-            Self::Type(_) => "type",
+            Self::Type { .. } => "type",
+            Self::Lifetime { .. } => "lifetime",
         }
     }
 }
@@ -236,7 +252,7 @@ impl AssertionVerifier {
 
     /// Verifies `token`: signed with ES256 by one of the keys, issued by `expected_issuer`
     /// exactly, for one of `accepted_audiences` (any audience when empty), valid at `now`
-    /// within [`LEEWAY`]. Returns its claims.
+    /// within [`LEEWAY`], of type `app`. Returns its claims.
     pub fn verify(
         &self,
         token: &str,
@@ -244,10 +260,54 @@ impl AssertionVerifier {
         accepted_audiences: &[String],
         now: SystemTime,
     ) -> Result<AssertionClaims, VerifyError> {
+        let (claims, _) = self.verify_typed(
+            token,
+            expected_issuer,
+            accepted_audiences,
+            now,
+            AssertionClaims::APP_TYPE,
+        )?;
+        Ok(claims)
+    }
+
+    /// Verifies an access-client token like [`AssertionVerifier::verify`], but of type `cli`
+    /// (an application assertion is refused) and living at most [`CLI_MAX_TTL`].
+    pub fn verify_cli(
+        &self,
+        token: &str,
+        expected_issuer: &str,
+        accepted_audiences: &[String],
+        now: SystemTime,
+    ) -> Result<CliClaims, VerifyError> {
+        let (claims, payload) = self.verify_typed(
+            token,
+            expected_issuer,
+            accepted_audiences,
+            now,
+            CliClaims::CLI_TYPE,
+        )?;
+        if claims.exp.saturating_sub(claims.iat) > CLI_MAX_TTL.as_secs() {
+            return Err(VerifyError::Lifetime {
+                seconds: claims.exp.saturating_sub(claims.iat),
+            });
+        }
+        serde_json::from_value(payload).map_err(|e| VerifyError::Malformed(format!("claims: {e}")))
+    }
+
+    /// The checks every token type shares, then its `type`; returns the common claims and
+    /// the whole payload.
+    fn verify_typed(
+        &self,
+        token: &str,
+        expected_issuer: &str,
+        accepted_audiences: &[String],
+        now: SystemTime,
+        expected_type: &'static str,
+    ) -> Result<(AssertionClaims, Value), VerifyError> {
         let header = parse_header(token)?;
         let key = self.key_for(&header)?;
         let payload = verify_signature(token, key)?;
-        let claims = parse_claims(payload)?;
+        let claims = parse_claims(payload.clone())?;
         check_times(&claims, unix_seconds(now))?;
         if claims.iss != expected_issuer {
             return Err(VerifyError::Issuer {
@@ -266,10 +326,13 @@ impl AssertionVerifier {
                 accepted: accepted_audiences.to_vec(),
             });
         }
-        if claims.r#type != AssertionClaims::APP_TYPE {
-            return Err(VerifyError::Type(claims.r#type));
+        if claims.r#type != expected_type {
+            return Err(VerifyError::Type {
+                got: claims.r#type,
+                expected: expected_type,
+            });
         }
-        Ok(claims)
+        Ok((claims, payload))
     }
 
     /// The published key the header names, after refusing any algorithm but ES256.

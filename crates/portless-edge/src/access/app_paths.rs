@@ -27,6 +27,10 @@ pub(crate) async fn handle(
     canonical: &Canonical,
 ) -> Option<Result<Response<EdgeBody>, ErrorClass>> {
     let rest = canonical.path().strip_prefix(PREFIX)?;
+    if rest == "cli" {
+        // Judged by the policy first, then answered by `cli_login`.
+        return None;
+    }
     Some(match rest {
         "certs" => Ok(jwks(access)),
         "callback" => Ok(callback(access, context, canonical)),

@@ -1,5 +1,5 @@
-//! The identity a request to an application proves: a service token, or an application
-//! session cookie — re-read against the users file at every request, so a disabled user or
+//! The identity a request to an application proves: a service token, an access-client
+//! token (`cf-access-token`), or an application session cookie — re-read against the users file at every request, so a disabled user or
 //! a changed group takes effect at once.
 
 use std::time::SystemTime;
@@ -10,8 +10,8 @@ use portless_access::session::{AppSessionId, ExternalLogin};
 use portless_access::{AuthLevel, Identity, Source, Subject};
 use secrecy::ExposeSecret as _;
 
-use super::EdgeAccess;
 use super::http_util::{APP_COOKIE, CookieValue, cookie};
+use super::{EdgeAccess, cli_login};
 
 /// What a request proved about who sent it.
 #[derive(Debug)]
@@ -49,6 +49,11 @@ pub(crate) async fn identify(
                 },
             };
         }
+        Ok(None) => {}
+    }
+    match one_header(headers, cli_login::TOKEN_HEADER) {
+        Err(()) => return Presented::Malformed,
+        Ok(Some(token)) => return cli_token_identity(access, token, host, now),
         Ok(None) => {}
     }
     let CookieValue::One(value) = cookie(headers, APP_COOKIE) else {
@@ -107,4 +112,47 @@ pub(crate) fn user_identity(access: &EdgeAccess, user: &str, level: AuthLevel) -
         return None;
     }
     Some(record.identity(level))
+}
+
+/// The value of header `name`: `None` when absent, `Err` when sent twice or not text.
+fn one_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(());
+    }
+    first.to_str().map(|v| Some(v.trim())).map_err(|_| ())
+}
+
+/// Who an access-client token names, on application `host`: verified (signature, type `cli`,
+/// this host, this edge's issuer, times), then, for a users-file person, re-read from the
+/// users file as for a session, so a disabled user or a changed group counts at once.
+fn cli_token_identity(access: &EdgeAccess, token: &str, host: &str, now: SystemTime) -> Presented {
+    let refused = |reason: &'static str| Presented::BadToken {
+        who: "cli-token".to_owned(),
+        reason,
+    };
+    let Some(portal) = access.portal_for(host) else {
+        return refused("no_portal");
+    };
+    let claims =
+        match access
+            .keys
+            .verifier(now)
+            .verify_cli(token, &portal.base_url, &[host.to_owned()], now)
+        {
+            Ok(claims) => claims,
+            Err(error) => return refused(error.reason()),
+        };
+    let identity = match claims.identity_source() {
+        Some(Source::UsersFile) => user_identity(access, &claims.sub, claims.level()),
+        Some(_) => claims.identity(),
+        None => None,
+    };
+    match identity {
+        Some(identity) => Presented::Identity(identity),
+        None => refused("user_unknown_or_disabled"),
+    }
 }

@@ -20,7 +20,7 @@ use tracing::debug;
 
 use super::http_util::{encode, json, redirect};
 use super::identify::{Presented, identify};
-use super::{EdgeAccess, app_paths, pages, portal};
+use super::{EdgeAccess, app_paths, cli_login, pages, portal};
 use crate::body::EdgeBody;
 use crate::context::{Canonical, RequestContext, Routed};
 use crate::edge::EdgeState;
@@ -152,6 +152,25 @@ where
         &rule,
     );
     match decision {
+        Decision::Bypass { .. } | Decision::Allow { .. } if canonical.path() == cli_login::PATH => {
+            match &identity {
+                Some(identity) => cli_login::answer(
+                    &access,
+                    identity,
+                    request.headers(),
+                    &canonical,
+                    &context,
+                    now,
+                ),
+                // A public path still needs someone to mint a token for.
+                None => Ok(login_required(
+                    &access,
+                    request.method(),
+                    request.headers(),
+                    &canonical,
+                )),
+            }
+        }
         Decision::Bypass { .. } | Decision::Allow { .. } => {
             let assertion = match &identity {
                 Some(identity) => Some(sign(&access, identity, &canonical.host, now)?),

@@ -7,12 +7,15 @@
 //! * `layer` — the pipeline layer that judges every request to a routed host;
 //! * `portal` — the login portal on the auth host (and its forward-auth endpoints);
 //! * `app_paths` — the few paths the edge answers itself on every application host
-//!   (`/cdn-cgi/access/callback`, `/logout`, `/certs`).
+//!   (`/cdn-cgi/access/callback`, `/logout`, `/certs`);
+//! * `cli_login` — `/cdn-cgi/access/cli`, where the access client's browser sign-in ends:
+//!   answered after the policy admitted the request, it mints a CLI token.
 //!
 //! Layout: `setup` (building and reloading), `identity` (from cookies and service tokens),
 //! `pages`, `http_util`, and the three above.
 
 mod app_paths;
+mod cli_login;
 mod forward;
 mod http_util;
 mod identify;

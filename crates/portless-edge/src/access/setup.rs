@@ -36,6 +36,8 @@ pub struct AccessOptions {
     pub secret_key_file: PathBuf,
     /// Lifetime of the signed assertion sent to origins (at most 5 minutes).
     pub assertion_ttl: Duration,
+    /// Lifetime of the tokens `portless access login` gets (at most 30 days).
+    pub cli_token_ttl: Duration,
     /// Proxies whose forwarded headers the forward-auth endpoints trust.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How often the configuration and users files are checked for changes.
@@ -52,6 +54,7 @@ impl AccessOptions {
             config,
             secret_key_file,
             assertion_ttl: Duration::from_secs(120),
+            cli_token_ttl: portless_access::assertion::CLI_DEFAULT_TTL,
             trusted_proxies: Vec::new(),
             reload_interval: Duration::from_secs(1),
             login_floor: Duration::from_millis(350),
@@ -131,14 +134,17 @@ impl EdgeAccess {
                 .map_err(|e| access(e.to_string()))?,
         );
         let now = SystemTime::now();
-        let keys = KeyRing::load_or_create(
-            &store,
-            now,
-            Duration::from_secs(24 * 3600),
-            Duration::from_secs(3600),
-        )
-        .await
-        .map_err(|e| access(e.to_string()))?;
+        // A retired key keeps verifying for as long as a CLI token it signed may live (an
+        // application assertion needs only minutes), so a rotation never cuts tokens short.
+        let overlap = Duration::from_secs(3600).max(
+            options
+                .cli_token_ttl
+                .min(portless_access::assertion::CLI_MAX_TTL)
+                + Duration::from_secs(120),
+        );
+        let keys = KeyRing::load_or_create(&store, now, Duration::from_secs(24 * 3600), overlap)
+            .await
+            .map_err(|e| access(e.to_string()))?;
         let sessions = SessionStore::new(SessionLimits {
             inactivity: config.session.inactivity,
             expiration: config.session.expiration,

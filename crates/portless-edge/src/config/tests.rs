@@ -1,0 +1,139 @@
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+fn load(src: &str) -> Result<EdgeConfig, EdgeConfigErrors> {
+    EdgeConfig::from_yaml_str(src, Path::new("edge.yml"))
+}
+
+fn errors(src: &str) -> String {
+    load(src).unwrap_err().to_string()
+}
+
+#[test]
+fn an_empty_file_or_one_without_sections_changes_nothing() {
+    assert_eq!(load("").unwrap(), EdgeConfig::default());
+    assert_eq!(load("# nothing yet\n").unwrap(), EdgeConfig::default());
+    assert_eq!(load("{}\n").unwrap(), EdgeConfig::default());
+    assert_eq!(load("tls: {}\nhttp: {}\n").unwrap(), EdgeConfig::default());
+}
+
+#[test]
+fn a_full_file_loads() {
+    let config = load(
+        "http:\n  listen: 0.0.0.0:80\n\
+         passthrough: [Secure.Example.com., \"*.e2e.example.com\"]\n\
+         ports:\n\
+         \x20 - { listen: 0.0.0.0:2222, protocol: tcp, hostname: SSH.example.com,\n\
+         \x20     allow: [203.0.113.0/24, \"2001:db8::/32\", 192.0.2.7], proxy_protocol: v2 }\n\
+         \x20 - { listen: \"[::]:27015\", protocol: UDP, hostname: game.example.com, idle_timeout: 2m, max_flows: 10 }\n\
+         \x20 - { listen: 127.0.0.1:27015, protocol: udp, hostname: game.example.com }\n",
+    )
+    .unwrap();
+    assert_eq!(config.http.listen, Some("0.0.0.0:80".parse().unwrap()));
+    assert!(config.passthrough.matches("secure.example.com"));
+    assert!(config.passthrough.matches("a.b.e2e.example.com"));
+    assert_eq!(config.tcp_ports.len(), 1);
+    let tcp = &config.tcp_ports[0];
+    assert_eq!(tcp.hostname, "ssh.example.com");
+    assert_eq!(tcp.listen, "0.0.0.0:2222".parse().unwrap());
+    assert_eq!(tcp.allow.len(), 3);
+    assert_eq!(tcp.allow[2].to_string(), "192.0.2.7/32");
+    assert!(tcp.proxy_protocol);
+    assert_eq!(config.udp_ports.len(), 2);
+    assert_eq!(config.udp_ports[0].idle_timeout, Duration::from_secs(120));
+    assert_eq!(config.udp_ports[0].max_flows, 10);
+    assert_eq!(config.udp_ports[1].idle_timeout, Duration::from_secs(60));
+    assert_eq!(config.udp_ports[1].max_flows, 1024);
+    assert!(config.udp_ports[1].allow.is_empty());
+}
+
+#[test]
+fn unknown_keys_are_errors_with_position_and_suggestion() {
+    let shown = errors(
+        "pasthrough: [a.test]\n\
+         ports:\n\
+         \x20 - listen: 0.0.0.0:2222\n\
+         \x20   protocol: tcp\n\
+         \x20   hostname: a.test\n\
+         \x20   alow: [10.0.0.0/8]\n",
+    );
+    assert!(
+        shown.contains("edge.yml:1:1: error: unknown key `pasthrough` in the top level"),
+        "{shown}"
+    );
+    assert!(shown.contains("did you mean `passthrough`?"), "{shown}");
+    assert!(
+        shown.contains("edge.yml:6:5: error: unknown key `alow` in ports entry #1"),
+        "{shown}"
+    );
+    assert!(shown.contains("did you mean `allow`?"), "{shown}");
+    let shown = errors("tls:\n  hsts: {}\n");
+    assert!(
+        shown.contains("edge.yml:2:3: error: unknown key `hsts` in `tls`"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn bad_values_name_the_problem_and_the_fix() {
+    let shown = errors(
+        "ports:\n\
+         \x20 - { listen: 0.0.0.0, protocol: tcp, hostname: a.test }\n\
+         \x20 - { listen: 0.0.0.0:1, protocol: sctp, hostname: a.test }\n\
+         \x20 - { listen: 0.0.0.0:2, protocol: udp, hostname: a.test, proxy_protocol: v2 }\n\
+         \x20 - { listen: 0.0.0.0:3, protocol: tcp, hostname: \"https://a.test\" }\n\
+         \x20 - { listen: 0.0.0.0:4, protocol: tcp, hostname: a.test, allow: [10.0.0.1/8] }\n\
+         \x20 - { listen: 0.0.0.0:5, protocol: tcp, hostname: a.test, max_flows: 3 }\n\
+         \x20 - { listen: 0.0.0.0:6, protocol: udp, hostname: a.test, idle_timeout: soon }\n\
+         \x20 - { listen: 0.0.0.0:7, hostname: a.test }\n\
+         \x20 - { listen: 0.0.0.0:8, protocol: tcp, hostname: a.test, proxy_protocol: v1 }\n\
+         \x20 - { listen: 0.0.0.0:9, protocol: tcp, hostname: a.test, allow: [] }\n\
+         \x20 - { listen: 0.0.0.0:9, protocol: tcp, hostname: b.test }\n",
+    );
+    for expected in [
+        "edge.yml:2:15: error: `listen` of ports entry #1: `0.0.0.0` is not an IP address and port",
+        "fix: write an IP address and a port, e.g. `0.0.0.0:2222`",
+        "edge.yml:3:36: error: `protocol` of ports entry #2: unknown protocol `sctp`",
+        "`proxy_protocol` of ports entry #3: the PROXY protocol header is sent on TCP ports only",
+        "fix: remove `proxy_protocol` from this UDP port",
+        "`hostname` of ports entry #4: `https://a.test` holds a scheme",
+        "`10.0.0.1/8` has host bits set after the prefix",
+        "fix: write the network address: `10.0.0.0/8`",
+        "`max_flows` applies to UDP ports only",
+        "`idle_timeout` of ports entry #7: `soon`",
+        "ports entry #8: `protocol` is missing",
+        "fix: add `protocol: tcp` or `protocol: udp`",
+        "PROXY protocol v1 (text) is not supported",
+        "the allow-list is empty",
+        "0.0.0.0:9 is listed twice for the same protocol",
+    ] {
+        assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
+    }
+    let shown = errors("passthrough: [\"a.*.test\", \"*\", \"x.test:443\"]\n");
+    assert!(
+        shown.contains("a wildcard may only be a leading `*.`"),
+        "{shown}"
+    );
+    assert!(shown.contains("`x.test:443` holds a port"), "{shown}");
+}
+
+#[test]
+fn wrong_types_and_syntax_errors_have_positions() {
+    let shown = errors("passthrough: a.test\n");
+    assert!(shown.starts_with("edge.yml:1:"), "{shown}");
+    assert!(shown.contains("wrong type for `passthrough`"), "{shown}");
+    let shown = errors("ports:\n  - { listen: [1] }\n");
+    assert!(shown.contains("`listen` of item #1 of `ports`"), "{shown}");
+    let shown = errors("ports: [\n");
+    assert!(shown.starts_with("edge.yml:"), "{shown}");
+}
+
+#[test]
+fn a_missing_file_says_so() {
+    let e = EdgeConfig::load(Path::new("/nonexistent/edge.yml")).unwrap_err();
+    assert!(e.to_string().contains("cannot read the edge config"), "{e}");
+}

@@ -1,0 +1,112 @@
+//! Opening a raw stream: route → connection → upgraded head → `101`.
+
+use std::net::IpAddr;
+
+use portless_proto::{ErrorClass, FrameKind, RequestHead, encode_message};
+use portless_transport::{FramedRecv, FramedSend, RecvHalf, SendHalf};
+use tokio::io::BufReader;
+
+use super::TCP_UPGRADE;
+use crate::edge::EdgeState;
+use crate::forwarding::REQUEST_ID;
+use crate::proxy::{Failure, read_answer};
+use crate::registry::InFlight;
+
+/// Connections tried before giving up: nothing of the client's bytes is sent before the
+/// `101`, so another connection can always take over.
+const MAX_ATTEMPTS: usize = 4;
+
+/// A tunnel stream that answered `101`: raw bytes from here on.
+pub(crate) struct RawStream {
+    /// Bytes from the origin (with any already buffered after the `101`).
+    pub(crate) recv: BufReader<RecvHalf>,
+    /// Bytes toward the origin.
+    pub(crate) send: SendHalf,
+    /// Keeps the connection counted as busy while the stream lives.
+    pub(crate) _claim: InFlight,
+}
+
+/// Why no raw stream could be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpenError {
+    /// No route for the hostname.
+    NoRoute,
+    /// The route's tunnel has no live connection that could open a stream.
+    TunnelDown,
+    /// The connector answered, but not with `101` (no TCP rule, origin unreachable…).
+    Refused(ErrorClass),
+}
+
+impl OpenError {
+    /// A metric label / log word.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            OpenError::NoRoute => "no_route",
+            OpenError::TunnelDown => "tunnel_down",
+            OpenError::Refused(class) => class.as_str(),
+        }
+    }
+}
+
+/// Opens a raw stream to the origin of `host` (canonical) for a client at `client`.
+pub(crate) async fn open(
+    state: &EdgeState,
+    host: &str,
+    client: IpAddr,
+    request_id: &str,
+) -> Result<RawStream, OpenError> {
+    let route = state.routes.lookup(host).ok_or(OpenError::NoRoute)?;
+    let ip = client.to_canonical().to_string();
+    let head = RequestHead {
+        method: "GET".to_owned(),
+        path: "/".to_owned(),
+        host: host.to_owned(),
+        headers: vec![
+            ("x-forwarded-for".into(), ip.clone().into_bytes()),
+            ("x-real-ip".into(), ip.into_bytes()),
+            (
+                REQUEST_ID.as_str().to_owned(),
+                request_id.as_bytes().to_vec(),
+            ),
+            ("connection".into(), b"upgrade".to_vec()),
+            ("upgrade".into(), TCP_UPGRADE.as_bytes().to_vec()),
+        ],
+        upgrade: Some(TCP_UPGRADE.to_owned()),
+        has_body: false,
+        request_id: request_id.to_owned(),
+    };
+    let mut encoded = bytes::BytesMut::new();
+    encode_message(FrameKind::RequestHead, &head, &mut encoded)
+        .map_err(|_| OpenError::Refused(ErrorClass::Internal))?;
+    let mut tried = Vec::with_capacity(2);
+    while tried.len() < MAX_ATTEMPTS {
+        let Some(claim) = state.registry.pick(route.tunnel_id, &tried) else {
+            break;
+        };
+        tried.push(claim.connection().id);
+        let Ok(stream) = claim.connection().connection.open_stream().await else {
+            continue;
+        };
+        let mut send = FramedSend::new(stream.send);
+        let mut recv = FramedRecv::new(stream.recv);
+        if send.write_encoded(&encoded).await.is_err() {
+            continue;
+        }
+        match read_answer(&mut recv).await {
+            Ok(answer) if answer.status == 101 => {
+                return Ok(RawStream {
+                    recv: recv.into_raw(),
+                    send: send.into_raw(),
+                    _claim: claim,
+                });
+            }
+            Ok(_) => {
+                send.get_mut().abort();
+                return Err(OpenError::Refused(ErrorClass::BadRequest));
+            }
+            Err(Failure::Answered(class)) => return Err(OpenError::Refused(class)),
+            Err(Failure::Transport) => continue,
+        }
+    }
+    Err(OpenError::TunnelDown)
+}
