@@ -29,6 +29,7 @@
 //!   which a client-chosen destination may);
 //! * `bastion` — the `bastion` service: the destination from the jump header;
 //! * `socks` — the `socks-proxy` service: a SOCKS5 server on the upgraded stream;
+//! * `udp` — the `udp://` service: one UDP flow per stream, relayed to a connected socket;
 //! * `health` — origin health: active checks, passive failure counting, up/down state;
 //! * `unix` — HTTP over Unix sockets;
 //! * `hello` — the built-in `hello_world` service;
@@ -51,6 +52,7 @@ mod session;
 mod slot;
 mod socks;
 mod stream;
+mod udp;
 mod unix;
 
 pub use connector::{Connector, ConnectorError, ConnectorHandle, Rules};

@@ -45,6 +45,15 @@ pub struct ProtocolLabel {
     pub protocol: &'static str,
 }
 
+/// Labels: which way a UDP flow's datagram went and how it crossed the tunnel.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UdpPathLabel {
+    /// `to_origin` or `to_edge`.
+    pub direction: &'static str,
+    /// `quic_datagram` or `stream`.
+    pub path: &'static str,
+}
+
 /// Everything the connector counts.
 #[derive(Clone, Default)]
 pub struct ConnectorMetrics {
@@ -68,6 +77,12 @@ pub struct ConnectorMetrics {
     pub access_denied: Family<ReasonLabel, Counter>,
     /// Health of origins whose rule tracks it: 1 up, 0 down.
     pub origin_up: Family<OriginLabel, Gauge>,
+    /// UDP flows being relayed (`udp://` rules).
+    pub udp_flows: Gauge,
+    /// Datagrams of UDP flows, by direction and tunnel path.
+    pub udp_datagrams: Family<UdpPathLabel, Counter>,
+    /// Datagrams from the edge dropped because their flow's queue was full.
+    pub udp_dropped: Counter,
 }
 
 impl ConnectorMetrics {
@@ -124,6 +139,21 @@ impl ConnectorMetrics {
             "origin_up",
             "Health of origins whose rule has health checks or several origins (1 up, 0 down)",
             metrics.origin_up.clone(),
+        );
+        tunnel.register(
+            "udp_flows",
+            "UDP flows being relayed to udp:// origins",
+            metrics.udp_flows.clone(),
+        );
+        tunnel.register(
+            "udp_datagrams",
+            "Datagrams of UDP flows, by direction (to_origin, to_edge) and tunnel path (quic_datagram, stream)",
+            metrics.udp_datagrams.clone(),
+        );
+        tunnel.register(
+            "udp_dropped",
+            "Datagrams from the edge dropped because their UDP flow's queue was full",
+            metrics.udp_dropped.clone(),
         );
         for class in ErrorClass::ALL {
             let _ = metrics.errors.get_or_create(&ClassLabel {

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use portless_proto::{Control, FrameKind};
 use portless_transport::{
-    ConnectionCloser, ConnectorConnection, FramedRecv, FramedSend, Protocol, RecvHalf, SendHalf,
-    TunnelStream,
+    ConnectionCloser, ConnectorConnection, Datagrams, FramedRecv, FramedSend, Protocol, RecvHalf,
+    SendHalf, TunnelStream,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -141,8 +141,17 @@ impl ControlLink {
 
 /// Serves one stream the edge opened (refused with a clear error while the connector has no
 /// rules yet: see `stream::answer`).
-fn serve_stream(shared: &Arc<Shared>, streams: &TaskTracker, tunnel_stream: TunnelStream) {
-    streams.spawn(stream::serve(shared.clone(), tunnel_stream));
+fn serve_stream(
+    shared: &Arc<Shared>,
+    streams: &TaskTracker,
+    tunnel_stream: TunnelStream,
+    datagrams: Option<&Datagrams>,
+) {
+    streams.spawn(stream::serve(
+        shared.clone(),
+        tunnel_stream,
+        datagrams.cloned(),
+    ));
 }
 
 /// Serves a registered connection until it ends.
@@ -165,6 +174,7 @@ pub(crate) async fn serve(shared: &Arc<Shared>, session: Session) -> SessionEnd 
     shared.registered();
     let streams = TaskTracker::new();
     let closer = connection.closer();
+    let datagrams = connection.datagrams().cloned();
     let control = ControlLink::spawn(shared.clone(), control_recv, control_send);
     let mut quic_back = shared.protocol.subscribe();
     quic_back.mark_unchanged();
@@ -174,7 +184,7 @@ pub(crate) async fn serve(shared: &Arc<Shared>, session: Session) -> SessionEnd 
     let end = loop {
         tokio::select! {
             accepted = connection.accept_stream() => match accepted {
-                Some(tunnel_stream) => serve_stream(shared, &streams, tunnel_stream),
+                Some(tunnel_stream) => serve_stream(shared, &streams, tunnel_stream, datagrams.as_ref()),
                 None => break Ending::Lost,
             },
             () = control.ended.cancelled() => break Ending::Lost,
@@ -235,13 +245,14 @@ pub(crate) async fn drain(shared: &Arc<Shared>, draining: Draining) {
         closer,
     } = draining;
     info!(connIndex = index, "draining tunnel connection");
+    let datagrams = connection.datagrams().cloned();
     let _ = control.outbox.send(Control::Drain).await;
     let settle = tokio::time::sleep(DRAIN_SETTLE);
     tokio::pin!(settle);
     loop {
         tokio::select! {
             accepted = connection.accept_stream() => match accepted {
-                Some(tunnel_stream) => serve_stream(shared, &streams, tunnel_stream),
+                Some(tunnel_stream) => serve_stream(shared, &streams, tunnel_stream, datagrams.as_ref()),
                 None => break,
             },
             () = &mut settle => break,

@@ -9,7 +9,7 @@ use hyper_util::rt::TokioIo;
 use portless_ingress::Service;
 use portless_proto::{ErrorClass, FrameKind, RequestHead, ResponseHead, StreamError};
 use portless_transport::{
-    FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelStream, to_header_list,
+    Datagrams, FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelStream, to_header_list,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tracing::{debug, info};
@@ -31,6 +31,8 @@ enum Answer {
     Tcp(Box<(tokio::net::TcpStream, FramedRecv<RecvHalf>, String)>),
     /// `socks-proxy`: answer `101` (upgrade protocol given), then serve SOCKS5 on the stream.
     Socks(Box<(socks::Job, FramedRecv<RecvHalf>, String)>),
+    /// A `udp://` flow, set up: answer `101` and relay datagrams.
+    Udp(Box<(crate::udp::UdpFlow, FramedRecv<RecvHalf>)>),
     /// No response: an error class for the edge's page.
     Failed(StreamError),
 }
@@ -45,7 +47,7 @@ impl Drop for InFlight<'_> {
 }
 
 /// Serves one stream opened by the edge.
-pub(crate) async fn serve(shared: Arc<Shared>, stream: TunnelStream) {
+pub(crate) async fn serve(shared: Arc<Shared>, stream: TunnelStream, datagrams: Option<Datagrams>) {
     let mut recv = FramedRecv::new(stream.recv);
     let mut send = FramedSend::new(stream.send);
     let head = match recv
@@ -62,11 +64,13 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TunnelStream) {
     metrics.requests.inc();
     metrics.concurrent.inc();
     let _in_flight = InFlight(&metrics.concurrent);
-    let answer = answer(&shared, &head, recv).await;
+    let answer = answer(&shared, &head, recv, datagrams.as_ref()).await;
     let status = match &answer {
         Answer::Fixed(response, _) => Some(response.status),
         Answer::Origin(origin) => Some(origin.0.status().as_u16()),
-        Answer::Tcp(_) | Answer::Socks(_) => Some(StatusCode::SWITCHING_PROTOCOLS.as_u16()),
+        Answer::Tcp(_) | Answer::Socks(_) | Answer::Udp(_) => {
+            Some(StatusCode::SWITCHING_PROTOCOLS.as_u16())
+        }
         Answer::Failed(error) => {
             metrics.error(error.class);
             if error.class == ErrorClass::EgressDenied {
@@ -92,7 +96,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TunnelStream) {
     let _ = tokio::time::timeout(DELIVERY_WAIT, send.get_mut().delivered()).await;
 }
 
-async fn answer(shared: &Shared, head: &RequestHead, recv: FramedRecv<RecvHalf>) -> Answer {
+async fn answer(
+    shared: &Shared,
+    head: &RequestHead,
+    recv: FramedRecv<RecvHalf>,
+    datagrams: Option<&Datagrams>,
+) -> Answer {
     let rules = shared.rules.current();
     if rules.pending {
         return Answer::Failed(crate::remote::no_rules_yet());
@@ -148,6 +157,12 @@ async fn answer(shared: &Shared, head: &RequestHead, recv: FramedRecv<RecvHalf>)
         Service::Tcp { .. } => tcp_origin(shared, &rules.origins, hit, head, recv).await,
         Service::Bastion => bastion_origin(shared, hit, head, recv).await,
         Service::SocksProxy => socks_proxy(shared, hit, head, recv),
+        Service::Udp { authority } => {
+            match crate::udp::open(shared, hit.index + 1, authority, head, datagrams).await {
+                Ok(flow) => Answer::Udp(Box::new((flow, recv))),
+                Err(error) => Answer::Failed(error),
+            }
+        }
     }
 }
 
@@ -334,6 +349,14 @@ async fn write_answer(
             send.write_message(FrameKind::ResponseHead, &switching(protocol))
                 .await?;
             splice(stream, recv, send).await;
+            Ok(())
+        }
+        Answer::Udp(udp) => {
+            let (flow, recv) = *udp;
+            let mut head = switching(portless_transport::UDP_UPGRADE.to_owned());
+            head.headers.extend(flow.response_headers());
+            send.write_message(FrameKind::ResponseHead, &head).await?;
+            crate::udp::relay(shared, flow, recv.into_raw(), send.get_mut()).await;
             Ok(())
         }
         Answer::Socks(socks) => {

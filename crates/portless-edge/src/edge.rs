@@ -20,7 +20,7 @@ use crate::metrics::EdgeMetrics;
 use crate::registry::Registry;
 use crate::routes::RouteTable;
 use crate::tunnels::TunnelConfigs;
-use crate::{EdgeError, EdgeListeners, EdgeOptions, certs, port80, public, tunnels};
+use crate::{EdgeError, EdgeListeners, EdgeOptions, certs, port80, public, tunnels, udp_ports};
 
 /// State shared by the edge's tasks.
 pub(crate) struct EdgeState {
@@ -56,6 +56,7 @@ pub struct EdgeHandle {
     public_addr: SocketAddr,
     tunnel_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
+    udp_addrs: Vec<SocketAddr>,
     http_addr: Option<SocketAddr>,
     registry: Arc<MetricsRegistry>,
     tls: EdgeTls,
@@ -170,6 +171,10 @@ impl Edge {
             state.tunnel_shutdown.clone(),
         )?;
         let tunnel_addr = listener.tcp_addr();
+        let mut udp_addrs = Vec::with_capacity(listeners.udp_ports.len());
+        for (socket, port) in listeners.udp_ports {
+            udp_addrs.push(udp_ports::start(&state, socket, port)?);
+        }
         tasks.spawn(tunnels::accept_tunnels(
             listener,
             state.clone(),
@@ -221,6 +226,7 @@ impl Edge {
             public_addr,
             tunnel_addr,
             metrics_addr,
+            udp_addrs,
             http_addr,
             registry,
             tls,
@@ -256,6 +262,11 @@ impl EdgeHandle {
     /// The metrics/health address, when served.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// The public UDP ports' addresses, in the order they were given.
+    pub fn udp_addrs(&self) -> &[SocketAddr] {
+        &self.udp_addrs
     }
 
     /// The port-80 address, when served.

@@ -34,6 +34,7 @@
 //! * `pages` — error pages (HTML or JSON) with the request id;
 //! * `body` — the response body type;
 //! * `metrics` — the edge's Prometheus metrics;
+//! * `udp_ports` — public UDP ports: one flow per client address through a tunnel;
 //! * `executor` — hyper executor that keeps tasks owned.
 
 mod access;
@@ -62,6 +63,7 @@ mod routing;
 mod stack;
 mod strict_head;
 mod tunnels;
+mod udp_ports;
 
 pub use access::AccessOptions;
 pub use bootstrap::{EdgeTls, StateDir};

@@ -43,6 +43,41 @@ pub struct OutcomeLabel {
     pub outcome: &'static str,
 }
 
+/// Label: a public UDP port, by the hostname it maps to.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UdpPortLabel {
+    /// The port's hostname.
+    pub hostname: String,
+}
+
+/// Labels: a public UDP port and the direction of its traffic.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UdpDirectionLabel {
+    /// The port's hostname.
+    pub hostname: String,
+    /// `in` (from clients) or `out` (to clients).
+    pub direction: &'static str,
+}
+
+/// Labels: a public UDP port and why a datagram was dropped.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UdpDropLabel {
+    /// The port's hostname.
+    pub hostname: String,
+    /// `not_allowed` (allow-list), `flow_limit` (max_flows reached), `queue_full`,
+    /// `no_route`, `tunnel_down`, `refused` (the connector did not open the flow).
+    pub reason: &'static str,
+}
+
+/// Labels: how UDP datagrams crossed the tunnel.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UdpPathLabel {
+    /// `to_connector` or `from_connector`.
+    pub direction: &'static str,
+    /// `quic_datagram` or `stream`.
+    pub path: &'static str,
+}
+
 /// Label: raw TCP connections (TLS passthrough, public TCP ports).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RawLabel {
@@ -87,6 +122,18 @@ pub struct EdgeMetrics {
     pub registrations: Family<OutcomeLabel, Counter>,
     /// Requests retried on another connection after theirs failed before an answer.
     pub retries: Counter,
+    /// UDP flows open now, by port.
+    pub udp_flows_active: Family<UdpPortLabel, Gauge>,
+    /// UDP flows opened, by port.
+    pub udp_flows: Family<UdpPortLabel, Counter>,
+    /// UDP datagrams relayed, by port and direction.
+    pub udp_datagrams: Family<UdpDirectionLabel, Counter>,
+    /// UDP payload bytes relayed, by port and direction.
+    pub udp_bytes: Family<UdpDirectionLabel, Counter>,
+    /// UDP datagrams dropped, by port and reason.
+    pub udp_dropped: Family<UdpDropLabel, Counter>,
+    /// UDP datagrams through tunnels, by direction and path (QUIC datagram or stream).
+    pub udp_tunnel_datagrams: Family<UdpPathLabel, Counter>,
     /// Raw TCP connections accepted (passthrough, public TCP ports), by kind.
     pub raw_connections: Family<RawLabel, Counter>,
     /// Raw TCP connections closed before reaching an origin, by kind and reason.
@@ -139,6 +186,36 @@ impl EdgeMetrics {
             "request_retries",
             "Requests retried on another tunnel connection before any answer",
             metrics.retries.clone(),
+        );
+        edge.register(
+            "udp_flows_active",
+            "UDP flows open now, by public port hostname",
+            metrics.udp_flows_active.clone(),
+        );
+        edge.register(
+            "udp_flows",
+            "UDP flows opened, by public port hostname",
+            metrics.udp_flows.clone(),
+        );
+        edge.register(
+            "udp_datagrams",
+            "UDP datagrams relayed, by public port hostname and direction (in, out)",
+            metrics.udp_datagrams.clone(),
+        );
+        edge.register(
+            "udp_bytes",
+            "UDP payload bytes relayed, by public port hostname and direction (in, out)",
+            metrics.udp_bytes.clone(),
+        );
+        edge.register(
+            "udp_dropped",
+            "UDP datagrams dropped, by public port hostname and reason",
+            metrics.udp_dropped.clone(),
+        );
+        edge.register(
+            "udp_tunnel_datagrams",
+            "UDP datagrams through tunnels, by direction and path (quic_datagram, stream)",
+            metrics.udp_tunnel_datagrams.clone(),
         );
         edge.register(
             "raw_connections",

@@ -77,6 +77,8 @@ pub struct EdgeListeners {
     pub tunnel_udp: Option<UdpSocket>,
     /// The metrics/health listener.
     pub metrics: Option<TcpListener>,
+    /// Public UDP ports, each bound socket with the mapping it serves.
+    pub udp_ports: Vec<(UdpSocket, crate::UdpPort)>,
     /// The plain-HTTP listener (port 80): ACME HTTP-01 answers and redirects to HTTPS.
     pub http: Option<TcpListener>,
     /// Public TCP ports, each with the port entry it serves.

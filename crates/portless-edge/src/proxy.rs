@@ -83,6 +83,14 @@ async fn forward(
         return Err(ErrorClass::AccessDenied);
     }
     let upgrade = upgrade_protocol(parts.version, &parts.headers);
+    // UDP flows start only at a UDP port of the edge, behind its allow-list and flow cap; a
+    // public request must not open one at the connector's `udp://` rule.
+    if upgrade
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case(portless_transport::UDP_UPGRADE))
+    {
+        return Err(ErrorClass::BadRequest);
+    }
     let has_body = upgrade.is_none() && !body.is_end_stream();
     let headers = request_headers(
         &parts.headers,

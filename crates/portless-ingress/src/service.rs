@@ -38,6 +38,13 @@ pub enum Service {
         /// `host:port`, with the kind's default port filled in.
         authority: Authority,
     },
+    /// UDP datagrams from a public UDP port of the edge: `udp://host:port` (no default
+    /// port). The edge opens one upgraded stream per client flow; the connector relays the
+    /// flow's datagrams to and from the origin over a connected socket.
+    Udp {
+        /// `host:port`.
+        authority: Authority,
+    },
     /// TCP to a destination chosen by the client in a request header: `bastion`.
     Bastion,
     /// A SOCKS5 proxy filtered by `originRequest.ipRules`: `socks-proxy`.
@@ -113,9 +120,11 @@ pub enum ServiceError {
         /// The scheme.
         scheme: String,
     },
-    /// `tcp://host` without a port: plain TCP has no default port.
-    #[error("{service} has no port, and tcp:// services have no default port")]
+    /// `tcp://host` or `udp://host` without a port: neither has a default port.
+    #[error("{service} has no port, and {scheme}:// services have no default port")]
     MissingPort {
+        /// `tcp` or `udp`.
+        scheme: &'static str,
         /// The value as written.
         service: String,
     },
@@ -168,12 +177,13 @@ impl ServiceError {
                 "use a status code from 100 to 999, e.g. `http_status:404`".into()
             }
             ServiceError::UnsupportedScheme { .. } => {
-                "use http://, https://, ws://, wss://, ssh://, rdp://, smb://, tcp://, unix:, \
-                 unix+tls:, http_status:NNN, hello_world, bastion or socks-proxy"
+                "use http://, https://, ws://, wss://, ssh://, rdp://, smb://, tcp://, udp://, \
+                 unix:, unix+tls:, http_status:NNN, hello_world, bastion or socks-proxy"
                     .into()
             }
-            ServiceError::MissingPort { service } => {
-                format!("add the port, e.g. `{service}:5432`")
+            ServiceError::MissingPort { service, scheme } => {
+                let example = if *scheme == "udp" { 53 } else { 5432 };
+                format!("add the port, e.g. `{service}:{example}`")
             }
             ServiceError::EmptySocketPath { .. } => {
                 "write the socket's path, e.g. `unix:/run/app.sock`".into()
@@ -335,6 +345,7 @@ fn parse_url(service: &str) -> Result<Service, ServiceError> {
         "rdp" => tcp(service, TcpKind::Rdp, authority),
         "smb" => tcp(service, TcpKind::Smb, authority),
         "tcp" => tcp(service, TcpKind::Tcp, authority),
+        "udp" => udp(service, authority),
         _ => Err(ServiceError::UnsupportedScheme {
             service: service.to_owned(),
             scheme,
@@ -370,6 +381,7 @@ fn tcp(service: &str, kind: TcpKind, authority: &Authority) -> Result<Service, S
     let port = kind
         .default_port()
         .ok_or_else(|| ServiceError::MissingPort {
+            scheme: "tcp",
             service: service.to_owned(),
         })?;
     let authority =
@@ -380,6 +392,19 @@ fn tcp(service: &str, kind: TcpKind, authority: &Authority) -> Result<Service, S
                 reason: e.to_string(),
             })?;
     Ok(Service::Tcp { kind, authority })
+}
+
+/// `udp://host:port`: the port is required (UDP services have no conventional default).
+fn udp(service: &str, authority: &Authority) -> Result<Service, ServiceError> {
+    if authority.port().is_none() {
+        return Err(ServiceError::MissingPort {
+            scheme: "udp",
+            service: service.to_owned(),
+        });
+    }
+    Ok(Service::Udp {
+        authority: authority.clone(),
+    })
 }
 
 impl fmt::Display for Service {
@@ -395,6 +420,7 @@ impl fmt::Display for Service {
             Service::HttpStatus(code) => write!(f, "http_status:{}", code.as_u16()),
             Service::HelloWorld => f.write_str("hello_world"),
             Service::Tcp { kind, authority } => write!(f, "{}://{authority}", kind.scheme()),
+            Service::Udp { authority } => write!(f, "udp://{authority}"),
             Service::Bastion => f.write_str("bastion"),
             Service::SocksProxy => f.write_str("socks-proxy"),
         }
@@ -438,6 +464,26 @@ mod tests {
         assert!(matches!(
             "tcp://db".parse::<Service>(),
             Err(ServiceError::MissingPort { .. })
+        ));
+    }
+
+    #[test]
+    fn udp_services_need_a_port() {
+        assert_eq!(
+            service("udp://game.internal:27015").to_string(),
+            "udp://game.internal:27015"
+        );
+        assert_eq!(service("UDP://[::1]:53").to_string(), "udp://[::1]:53");
+        assert!(matches!(service("udp://10.0.0.5:53"), Service::Udp { .. }));
+        let err = "udp://dns".parse::<Service>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "udp://dns has no port, and udp:// services have no default port"
+        );
+        assert_eq!(err.fix(), "add the port, e.g. `udp://dns:53`");
+        assert!(matches!(
+            "udp://dns:53/x".parse::<Service>(),
+            Err(ServiceError::HasPath { .. })
         ));
     }
 
@@ -553,6 +599,13 @@ mod tests {
             Err(ServiceError::NotListable { .. })
         ));
         assert_eq!(list(&["hello_world"]).unwrap(), vec![Service::HelloWorld]);
+        assert!(
+            matches!(
+                list(&["udp://a:53", "udp://b:53"]),
+                Err(ServiceError::NotListable { .. })
+            ),
+            "a UDP flow has one origin"
+        );
     }
 
     #[test]

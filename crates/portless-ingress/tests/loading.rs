@@ -229,6 +229,21 @@ fn services_of_every_kind() {
             ..
         }
     ));
+    let udp = corpus("udp-services.yml");
+    let shown: Vec<String> = udp
+        .ingress
+        .rules()
+        .iter()
+        .map(|r| r.service().to_string())
+        .collect();
+    assert_eq!(
+        shown,
+        ["udp://10.0.0.20:27015", "udp://[::1]:53", "http_status:404"]
+    );
+    assert!(matches!(
+        udp.ingress.rules()[0].service(),
+        Service::Udp { .. }
+    ));
     let sockets = corpus("unix-sockets.yml");
     assert!(matches!(
         sockets.ingress.rules()[1].service(),

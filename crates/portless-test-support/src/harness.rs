@@ -69,6 +69,9 @@ pub struct EdgeSetup {
     pub options: EdgeOptions,
     /// Access control, configured for the edge's public port once it is bound.
     pub access: Option<std::sync::Arc<crate::access::AccessFixture>>,
+    /// Public UDP ports, each bound on its `listen` address (`127.0.0.1:0` for a free
+    /// port; see `EdgeHandle::udp_addrs`).
+    pub udp_ports: Vec<portless_edge::UdpPort>,
     /// An already-bound public listener (tests that must know the port before the edge
     /// starts, such as ACME tests writing it into the CA's config).
     pub public_listener: Option<TcpListener>,
@@ -89,6 +92,7 @@ impl Default for EdgeSetup {
             ca: None,
             options: fast_edge_options(),
             access: None,
+            udp_ports: Vec::new(),
             public_listener: None,
             http_listener: None,
             tcp_ports: Vec::new(),
@@ -184,6 +188,14 @@ impl TestEdge {
                     .await
                     .expect("bind metrics"),
             ),
+            udp_ports: setup
+                .udp_ports
+                .into_iter()
+                .map(|port| {
+                    let socket = std::net::UdpSocket::bind(port.listen).expect("bind a UDP port");
+                    (socket, port)
+                })
+                .collect(),
             http: setup.http_listener,
             tcp_ports,
         };

@@ -21,6 +21,9 @@ pub struct TransportConfig {
     pub idle_timeout: Duration,
     /// Limit for the TLS (and QUIC) handshake.
     pub handshake_timeout: Duration,
+    /// Bytes of QUIC datagrams (UDP flows) a connection buffers each way; beyond it the
+    /// oldest are dropped, as a congested UDP path would.
+    pub datagram_buffer: usize,
 }
 
 impl Default for TransportConfig {
@@ -32,6 +35,7 @@ impl Default for TransportConfig {
             keep_alive: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(5),
+            datagram_buffer: 1024 * 1024,
         }
     }
 }
@@ -48,7 +52,8 @@ impl TransportConfig {
             .receive_window(self.connection_window.into())
             .send_window(u64::from(self.connection_window))
             .keep_alive_interval(Some(self.keep_alive))
-            .datagram_receive_buffer_size(None);
+            .datagram_receive_buffer_size(Some(self.datagram_buffer))
+            .datagram_send_buffer_size(self.datagram_buffer);
         if let Ok(timeout) = quinn::IdleTimeout::try_from(self.idle_timeout) {
             config.max_idle_timeout(Some(timeout));
         }

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::h2io::{H2Recv, H2Send};
-use crate::{Protocol, RecvHalf, SendHalf, TransportError, TunnelStream};
+use crate::{Datagrams, Protocol, RecvHalf, SendHalf, TransportError, TunnelStream};
 
 /// The edge's handle on one connector connection: it opens one stream per request.
 ///
@@ -20,7 +20,7 @@ pub struct EdgeConnection {
 
 #[derive(Clone)]
 enum EdgeInner {
-    Quic(quinn::Connection),
+    Quic(quinn::Connection, Datagrams),
     H2 {
         requests: h2::client::SendRequest<Bytes>,
         /// Cancelled when the HTTP/2 session ends, or to end it: the task driving the
@@ -30,11 +30,23 @@ enum EdgeInner {
 }
 
 impl EdgeConnection {
-    pub(crate) fn quic(connection: quinn::Connection) -> Self {
+    pub(crate) fn quic(
+        connection: quinn::Connection,
+        tasks: &tokio_util::task::TaskTracker,
+    ) -> Self {
         let remote = connection.remote_address();
+        let datagrams = Datagrams::start(connection.clone(), tasks);
         Self {
-            inner: EdgeInner::Quic(connection),
+            inner: EdgeInner::Quic(connection, datagrams),
             remote,
+        }
+    }
+
+    /// The connection's QUIC datagrams, for UDP flows; `None` over the TCP fallback.
+    pub fn datagrams(&self) -> Option<&Datagrams> {
+        match &self.inner {
+            EdgeInner::Quic(_, datagrams) => Some(datagrams),
+            EdgeInner::H2 { .. } => None,
         }
     }
 
@@ -53,7 +65,7 @@ impl EdgeConnection {
     /// limit, so a burst queues instead of failing.
     pub async fn open_stream(&self) -> Result<TunnelStream, TransportError> {
         match &self.inner {
-            EdgeInner::Quic(connection) => {
+            EdgeInner::Quic(connection, _) => {
                 let (send, recv) = connection.open_bi().await?;
                 Ok(TunnelStream {
                     send: SendHalf::Quic(send),
@@ -77,7 +89,7 @@ impl EdgeConnection {
     /// The transport of this connection.
     pub fn protocol(&self) -> Protocol {
         match self.inner {
-            EdgeInner::Quic(_) => Protocol::Quic,
+            EdgeInner::Quic(..) => Protocol::Quic,
             EdgeInner::H2 { .. } => Protocol::Tcp,
         }
     }
@@ -90,7 +102,7 @@ impl EdgeConnection {
     /// Closes the connection at once; open streams fail.
     pub fn close(&self, reason: &str) {
         match &self.inner {
-            EdgeInner::Quic(connection) => connection.close(0u8.into(), reason.as_bytes()),
+            EdgeInner::Quic(connection, _) => connection.close(0u8.into(), reason.as_bytes()),
             EdgeInner::H2 { done, .. } => done.cancel(),
         }
     }
@@ -98,7 +110,7 @@ impl EdgeConnection {
     /// Resolves when the connection is closed, by either side or by a network failure.
     pub async fn closed(&self) {
         match &self.inner {
-            EdgeInner::Quic(connection) => {
+            EdgeInner::Quic(connection, _) => {
                 connection.closed().await;
             }
             EdgeInner::H2 { done, .. } => done.cancelled().await,
@@ -108,7 +120,7 @@ impl EdgeConnection {
     /// The smoothed round-trip time, where the transport measures it.
     pub fn rtt(&self) -> Option<std::time::Duration> {
         match &self.inner {
-            EdgeInner::Quic(connection) => Some(connection.rtt()),
+            EdgeInner::Quic(connection, _) => Some(connection.rtt()),
             EdgeInner::H2 { .. } => None,
         }
     }
@@ -121,8 +133,9 @@ pub struct ConnectorConnection {
 }
 
 enum ConnectorInner {
-    /// The connection and its (per-connection) endpoint, kept to wait for a clean close.
-    Quic(quinn::Connection, quinn::Endpoint),
+    /// The connection and its (per-connection) endpoint, kept to wait for a clean close,
+    /// and its datagrams.
+    Quic(quinn::Connection, quinn::Endpoint, Datagrams),
     H2 {
         streams: mpsc::UnboundedReceiver<TunnelStream>,
         done: CancellationToken,
@@ -130,11 +143,24 @@ enum ConnectorInner {
 }
 
 impl ConnectorConnection {
-    pub(crate) fn quic(connection: quinn::Connection, endpoint: quinn::Endpoint) -> Self {
+    pub(crate) fn quic(
+        connection: quinn::Connection,
+        endpoint: quinn::Endpoint,
+        tasks: &tokio_util::task::TaskTracker,
+    ) -> Self {
         let remote = connection.remote_address();
+        let datagrams = Datagrams::start(connection.clone(), tasks);
         Self {
-            inner: ConnectorInner::Quic(connection, endpoint),
+            inner: ConnectorInner::Quic(connection, endpoint, datagrams),
             remote,
+        }
+    }
+
+    /// The connection's QUIC datagrams, for UDP flows; `None` over the TCP fallback.
+    pub fn datagrams(&self) -> Option<&Datagrams> {
+        match &self.inner {
+            ConnectorInner::Quic(_, _, datagrams) => Some(datagrams),
+            ConnectorInner::H2 { .. } => None,
         }
     }
 
@@ -152,7 +178,7 @@ impl ConnectorConnection {
     /// The next stream opened by the edge; `None` once the connection is closed.
     pub async fn accept_stream(&mut self) -> Option<TunnelStream> {
         match &mut self.inner {
-            ConnectorInner::Quic(connection, _) => {
+            ConnectorInner::Quic(connection, ..) => {
                 let (send, recv) = connection.accept_bi().await.ok()?;
                 Some(TunnelStream {
                     send: SendHalf::Quic(send),
@@ -179,7 +205,7 @@ impl ConnectorConnection {
     /// A handle that can close the connection from another task.
     pub fn closer(&self) -> ConnectionCloser {
         match &self.inner {
-            ConnectorInner::Quic(connection, endpoint) => {
+            ConnectorInner::Quic(connection, endpoint, _) => {
                 ConnectionCloser::Quic(connection.clone(), endpoint.clone())
             }
             ConnectorInner::H2 { done, .. } => ConnectionCloser::H2(done.clone()),

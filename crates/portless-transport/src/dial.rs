@@ -108,7 +108,7 @@ impl Dialer {
             .await?;
         let (send, recv) = connection.open_bi().await?;
         Ok((
-            ConnectorConnection::quic(connection, endpoint),
+            ConnectorConnection::quic(connection, endpoint, &self.tasks),
             quic_stream(send, recv),
         ))
     }

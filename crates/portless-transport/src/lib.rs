@@ -9,7 +9,7 @@
 //! Main types: [`TunnelListener`] (edge side, accepts both protocols on one port number),
 //! [`EdgeConnection`] (edge side, opens streams), [`dial`] and [`ConnectorConnection`]
 //! (connector side, accepts streams), [`TunnelStream`], [`FramedRecv`] / [`FramedSend`]
-//! (frame I/O over a stream), [`Backoff`].
+//! (frame I/O over a stream), [`Datagrams`] / [`FlowDatagrams`] (UDP flows), [`Backoff`].
 //!
 //! Layout:
 //! * `config` — transport tuning shared by both protocols;
@@ -21,12 +21,15 @@
 //! * `listener` — the edge's tunnel listener (QUIC + TCP);
 //! * `dial` — the connector's dialer;
 //! * `connection` — established connections on both sides;
+//! * `datagram` — UDP flows: QUIC datagrams by flow id, datagrams framed on a stream;
+//! * `udp_relay` — one UDP flow between a local socket and the tunnel;
 //! * `backoff` — exponential backoff with full jitter.
 
 mod backoff;
 mod body;
 mod config;
 mod connection;
+mod datagram;
 mod dial;
 mod error;
 mod framed;
@@ -34,17 +37,23 @@ mod h2io;
 mod headers;
 mod listener;
 mod stream;
+mod udp_relay;
 
 pub use backoff::Backoff;
 pub use body::{TunnelBody, content_length};
 pub use config::TransportConfig;
 pub use connection::{ConnectionCloser, ConnectorConnection, EdgeConnection};
+pub use datagram::{
+    DatagramError, Datagrams, FlowDatagrams, FlowReceiver, FlowSender, MAX_STREAM_DATAGRAM,
+    StreamDatagrams, UDP_FLOW_HEADER, UDP_IDLE_HEADER, UDP_UPGRADE, write_stream_datagram,
+};
 pub use dial::{DialTarget, Dialer, dial};
 pub use error::TransportError;
 pub use framed::{BodyFrame, FinishWith, FramedRecv, FramedSend};
 pub use headers::{to_header_list, to_header_map};
 pub use listener::{Accepted, TunnelListener};
 pub use stream::{RecvHalf, SendHalf, TunnelStream};
+pub use udp_relay::{FlowEnd, FlowEvent, FlowPath, LocalUdp, relay_flow};
 
 /// Which transport a connection uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -155,6 +155,7 @@ async fn accept_quic(
         let tx = tx.clone();
         let timeout = config.handshake_timeout;
         let shutdown = shutdown.clone();
+        let datagram_tasks = tasks.clone();
         tasks.spawn(async move {
             let _permit = permit;
             let remote = incoming.remote_address();
@@ -162,7 +163,7 @@ async fn accept_quic(
                 let connection = incoming.await?;
                 let (send, recv) = connection.accept_bi().await?;
                 Ok::<_, TransportError>(Accepted {
-                    connection: EdgeConnection::quic(connection),
+                    connection: EdgeConnection::quic(connection, &datagram_tasks),
                     control: quic_stream(send, recv),
                 })
             };

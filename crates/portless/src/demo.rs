@@ -122,6 +122,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         tunnel_tcp,
         tunnel_udp,
         metrics: Some(TcpListener::bind("127.0.0.1:0").await?),
+        udp_ports: Vec::new(),
         http: None,
         tcp_ports: Vec::new(),
     };

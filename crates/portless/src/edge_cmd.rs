@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use portless_edge::{
     AccessOptions, Edge, EdgeConfig, EdgeListeners, EdgeOptions, EdgeTls, StateDir, TcpPort,
+    UdpPort,
 };
 use portless_store::Store;
 use tokio::net::TcpListener;
@@ -81,6 +82,23 @@ async fn bind_tcp_ports(ports: &[TcpPort]) -> anyhow::Result<Vec<(TcpListener, T
     Ok(bound)
 }
 
+/// Binds each public UDP port of the config file.
+fn bind_udp_ports(ports: &[UdpPort]) -> anyhow::Result<Vec<(std::net::UdpSocket, UdpPort)>> {
+    ports
+        .iter()
+        .map(|port| {
+            let socket = std::net::UdpSocket::bind(port.listen).with_context(|| {
+                format!(
+                    "cannot listen on UDP {} (public UDP port of {}): is another process using it? \
+                     change `listen` in the edge config",
+                    port.listen, port.hostname
+                )
+            })?;
+            Ok((socket, port.clone()))
+        })
+        .collect()
+}
+
 pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(path) => match EdgeConfig::load(path) {
@@ -92,11 +110,10 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         },
         None => EdgeConfig::default(),
     };
-    if !config.udp_ports.is_empty() || config.http.listen.is_some() {
+    if config.http.listen.is_some() {
         tracing::warn!(
-            udp_ports = config.udp_ports.len(),
             http = ?config.http.listen,
-            "the edge config's UDP ports and `http` listener are read but not served by this build"
+            "the edge config's `http` listener is read but not served by this build"
         );
     }
     let state = StateDir(paths::state_dir(args.state.state_dir));
@@ -115,6 +132,7 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         tunnel_tcp,
         tunnel_udp,
         metrics: Some(bind_tcp(args.metrics, "metrics listener", "--metrics").await?),
+        udp_ports: bind_udp_ports(&config.udp_ports)?,
         // The port-80 listener comes with the edge config file's `http:` section.
         http: None,
         tcp_ports: bind_tcp_ports(&config.tcp_ports).await?,
