@@ -110,12 +110,6 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         },
         None => EdgeConfig::default(),
     };
-    if config.http.listen.is_some() {
-        tracing::warn!(
-            http = ?config.http.listen,
-            "the edge config's `http` listener is read but not served by this build"
-        );
-    }
     let state = StateDir(paths::state_dir(args.state.state_dir));
     state.ensure()?;
     let store = Store::open(&state.store_path())
@@ -127,14 +121,26 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         .advertise
         .unwrap_or_else(|| default_advertise(args.tunnel_listen, tunnel_port));
     let tls = EdgeTls::load(&state, &[host_of(&advertise)])?;
+    let public = bind_tcp(args.listen, "public HTTPS listener", "--listen").await?;
+    let https_port = public.local_addr()?.port();
+    let http = match config.http.listen {
+        Some(addr) => Some(
+            bind_tcp(
+                addr,
+                "port-80 listener",
+                "`listen` of `http` in the edge config",
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let listeners = EdgeListeners {
-        public: bind_tcp(args.listen, "public HTTPS listener", "--listen").await?,
+        public,
         tunnel_tcp,
         tunnel_udp,
         metrics: Some(bind_tcp(args.metrics, "metrics listener", "--metrics").await?),
         udp_ports: bind_udp_ports(&config.udp_ports)?,
-        // The port-80 listener comes with the edge config file's `http:` section.
-        http: None,
+        http,
         tcp_ports: bind_tcp_ports(&config.tcp_ports).await?,
     };
     store.set_setting(SETTING_ADVERTISE, &advertise).await?;
@@ -148,6 +154,8 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         grace_period: args.grace_period,
         access,
         passthrough: config.passthrough.clone(),
+        tls: config.tls.public_tls_options(),
+        http: config.http.http_options(https_port),
         ..EdgeOptions::default()
     };
     let pin = tls.pin();

@@ -80,6 +80,43 @@ impl Checker {
         }
     }
 
+    /// `true` or `false` (also `yes`/`no`, `on`/`off`).
+    pub(crate) fn boolean(&mut self, text: &Text, key: &str) -> Option<bool> {
+        match text.value.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" => Some(true),
+            "false" | "no" | "off" => Some(false),
+            _ => {
+                let problem = format!("`{}` is not true or false", text.value);
+                self.invalid(text, key, problem, "write `true` or `false`");
+                None
+            }
+        }
+    }
+
+    /// A file path; a relative one is taken from the config file's directory, so the file
+    /// means the same whatever directory the edge is started in.
+    pub(crate) fn path(&self, text: &Text) -> PathBuf {
+        let written = Path::new(text.value.trim());
+        match self.file.parent() {
+            Some(dir) if written.is_relative() => dir.join(written),
+            _ => written.to_owned(),
+        }
+    }
+
+    /// A file path (as [`Checker::path`]) that can be read now; `what` says what it holds.
+    pub(crate) fn readable_file(&mut self, text: &Text, key: &str, what: &str) -> Option<PathBuf> {
+        let path = self.path(text);
+        match std::fs::File::open(&path) {
+            Ok(_) => Some(path),
+            Err(e) => {
+                let problem = format!("cannot read {}: {e}", path.display());
+                let fix = format!("give the path of {what} readable by this user");
+                self.invalid(text, key, problem, fix);
+                None
+            }
+        }
+    }
+
     /// A whole number from `min` to `max`.
     pub(crate) fn count(
         &mut self,

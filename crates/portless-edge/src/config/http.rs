@@ -1,21 +1,21 @@
 //! `http:`: the plain-HTTP (port 80) listener: redirects to HTTPS and ACME HTTP-01
-//! challenges.
-//!
-//! Only `listen` is read here; further keys are added together with the code that uses them
-//! (a field of [`RawHttp`] becomes a known key, [`validate`] fills [`HttpConfig`]).
+//! challenges (docs/certificates.md).
 
 use std::net::SocketAddr;
 
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 
 use super::check::{Checker, Text};
 use super::keys::Section;
+use crate::HttpOptions;
 
 /// `http:` as serde reads it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct RawHttp {
     pub listen: Option<Text>,
+    pub acme_challenge_to_origin: Option<Spanned<Vec<Text>>>,
 }
 
 /// The validated `http:` section.
@@ -24,6 +24,19 @@ pub(crate) struct RawHttp {
 pub struct HttpConfig {
     /// Where the plain-HTTP listener listens; `None`: no such listener.
     pub listen: Option<SocketAddr>,
+    /// Hostnames whose `/.well-known/acme-challenge/` requests go to the origin (canonical).
+    pub acme_challenge_to_origin: Vec<String>,
+}
+
+impl HttpConfig {
+    /// The edge options this section sets; `https_port` is the public HTTPS listener's port,
+    /// named in redirects when it is not 443.
+    pub fn http_options(&self, https_port: u16) -> HttpOptions {
+        HttpOptions {
+            acme_challenge_to_origin: self.acme_challenge_to_origin.clone(),
+            https_port: Some(https_port),
+        }
+    }
 }
 
 /// The keys of `http:`.
@@ -33,10 +46,21 @@ pub(crate) static SECTION: Section = Section {
 };
 
 pub(crate) fn validate(raw: RawHttp, ck: &mut Checker) -> HttpConfig {
+    let key = "`acme_challenge_to_origin` of `http`";
     HttpConfig {
         listen: raw
             .listen
             .as_ref()
             .and_then(|text| ck.listen(text, "`listen` of `http`")),
+        acme_challenge_to_origin: raw
+            .acme_challenge_to_origin
+            .as_ref()
+            .map(|list| {
+                list.value
+                    .iter()
+                    .filter_map(|text| ck.hostname(text, key))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }

@@ -54,7 +54,7 @@ static TOP: Section = Section {
 };
 
 /// A validated edge config file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct EdgeConfig {
     /// `tls:`.
@@ -109,8 +109,8 @@ impl EdgeConfig {
             EdgeConfigErrors::one(EdgeConfigError::new(origin, position, kind))
         })?;
         let mut ck = Checker::new(origin);
-        let tls = tls::validate(raw.tls.unwrap_or_default(), &mut ck);
         let http = http::validate(raw.http.unwrap_or_default(), &mut ck);
+        let tls = tls::validate(raw.tls.unwrap_or_default(), http.listen.is_some(), &mut ck);
         let passthrough = passthrough::validate(raw.passthrough.as_deref().unwrap_or(&[]), &mut ck);
         let ports = ports::validate(raw.ports.as_deref().unwrap_or(&[]), &mut ck);
         if !ck.errors.is_empty() {

@@ -15,10 +15,13 @@ fn errors(src: &str) -> String {
 
 #[test]
 fn an_empty_file_or_one_without_sections_changes_nothing() {
-    assert_eq!(load("").unwrap(), EdgeConfig::default());
-    assert_eq!(load("# nothing yet\n").unwrap(), EdgeConfig::default());
-    assert_eq!(load("{}\n").unwrap(), EdgeConfig::default());
-    assert_eq!(load("tls: {}\nhttp: {}\n").unwrap(), EdgeConfig::default());
+    for src in ["", "# nothing yet\n", "{}\n", "tls: {}\nhttp: {}\n"] {
+        let config = load(src).unwrap();
+        assert_eq!(
+            format!("{config:?}"),
+            format!("{:?}", EdgeConfig::default())
+        );
+    }
 }
 
 #[test]
@@ -71,11 +74,12 @@ fn unknown_keys_are_errors_with_position_and_suggestion() {
         "{shown}"
     );
     assert!(shown.contains("did you mean `allow`?"), "{shown}");
-    let shown = errors("tls:\n  hsts: {}\n");
+    let shown = errors("tls:\n  hsts: { max_age: 1y, preloads: true }\n");
     assert!(
-        shown.contains("edge.yml:2:3: error: unknown key `hsts` in `tls`"),
+        shown.contains("edge.yml:2:24: error: unknown key `preloads` in `hsts` of `tls`"),
         "{shown}"
     );
+    assert!(shown.contains("did you mean `preload`?"), "{shown}");
 }
 
 #[test]
@@ -136,4 +140,84 @@ fn wrong_types_and_syntax_errors_have_positions() {
 fn a_missing_file_says_so() {
     let e = EdgeConfig::load(Path::new("/nonexistent/edge.yml")).unwrap_err();
     assert!(e.to_string().contains("cannot read the edge config"), "{e}");
+}
+
+#[test]
+fn a_full_tls_and_http_section_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = portless_tls::LocalCa::generate("test CA").unwrap();
+    let (cert, key) = ca.issue_pem(&["app.example.com".to_owned()]).unwrap();
+    std::fs::write(dir.path().join("app.crt"), cert).unwrap();
+    std::fs::write(dir.path().join("app.key"), key).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
+    let src = "tls:\n\
+         \x20 hsts: { max_age: 1y, include_subdomains: true, preload: true }\n\
+         \x20 acme: { directory: staging, email: ops@example.com, ca_file: ca.pem,\n\
+         \x20         eab: { kid: k1, hmac_key: c2VjcmV0LWtleQ }, challenge: [http-01, tls-alpn-01],\n\
+         \x20         renew_before: 30d }\n\
+         \x20 certificates: [ { hostnames: [App.example.com], cert: app.crt, key: app.key } ]\n\
+         http: { listen: 0.0.0.0:80, acme_challenge_to_origin: [Legacy.example.com] }\n";
+    let config = EdgeConfig::from_yaml_str(src, &dir.path().join("edge.yml")).unwrap();
+    let hsts = config.tls.hsts.unwrap();
+    assert_eq!(
+        hsts.header_value(),
+        "max-age=31536000; includeSubDomains; preload"
+    );
+    let acme = config.tls.acme.unwrap();
+    assert_eq!(acme.directory, crate::Directory::Staging);
+    assert_eq!(acme.email.as_deref(), Some("ops@example.com"));
+    assert_eq!(acme.ca_file, Some(dir.path().join("ca.pem")));
+    assert_eq!(acme.eab.unwrap().hmac_key, b"secret-key");
+    assert_eq!(
+        acme.challenges,
+        [
+            crate::ChallengeKind::Http01,
+            crate::ChallengeKind::TlsAlpn01
+        ]
+    );
+    assert_eq!(acme.renew_before, Some(Duration::from_secs(30 * 86400)));
+    assert_eq!(config.tls.certificates[0].hostnames, ["app.example.com"]);
+    assert_eq!(config.http.acme_challenge_to_origin, ["legacy.example.com"]);
+    assert_eq!(config.http.http_options(8443).https_port, Some(8443));
+}
+
+#[test]
+fn bad_tls_values_name_the_problem_and_the_fix() {
+    let shown = errors(
+        "tls:\n\
+         \x20 hsts: { max_age: soon }\n",
+    );
+    assert!(
+        shown.contains("edge.yml:2:20: error: `max_age` of `hsts` of `tls`: `soon`"),
+        "{shown}"
+    );
+    let shown = errors("tls:\n  hsts: { max_age: 1y, preload: true }\n");
+    assert!(
+        shown.contains("only accepts HSTS with includeSubDomains"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("fix: add `include_subdomains: true`"),
+        "{shown}"
+    );
+    let shown = errors("tls:\n  hsts: { max_age: 30d, include_subdomains: true, preload: true }\n");
+    assert!(shown.contains("at least one year"), "{shown}");
+    let shown = errors("tls:\n  acme: { directory: production, challenge: [http-01] }\n");
+    assert!(shown.contains("HTTP-01 is answered on port 80"), "{shown}");
+    assert!(
+        shown.contains("fix: add `http: { listen: 0.0.0.0:80 }`"),
+        "{shown}"
+    );
+    let shown = errors("tls:\n  acme: { directory: prod }\n");
+    assert!(shown.contains("unknown ACME directory `prod`"), "{shown}");
+    assert!(
+        shown.contains("`production` (Let's Encrypt), `staging`"),
+        "{shown}"
+    );
+    let shown = errors("tls:\n  acme: { directory: \"http://ca.test/dir\" }\n");
+    assert!(shown.contains("is plain HTTP"), "{shown}");
+    let shown = errors(
+        "tls:\n  certificates: [ { hostnames: [a.test], cert: /nonexistent/a.crt, key: /nonexistent/a.key } ]\n",
+    );
+    assert!(shown.contains("/nonexistent/a.crt"), "{shown}");
 }
