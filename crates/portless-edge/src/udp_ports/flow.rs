@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::Port;
-use crate::metrics::UdpPathLabel;
+use super::counters::DropReason;
 use crate::registry::InFlight;
 
 /// Limit for opening a flow's stream and getting the connector's answer.
@@ -48,7 +48,7 @@ pub(super) async fn run(
     let hostname = port.config.hostname.as_str();
     let opened = tokio::select! {
         opened = tokio::time::timeout(SETUP_TIMEOUT, open(port, client)) => {
-            opened.unwrap_or(Err("tunnel_down"))
+            opened.unwrap_or(Err(DropReason::TunnelDown))
         }
         () = stop.cancelled() => return,
     };
@@ -60,32 +60,20 @@ pub(super) async fn run(
     } = match opened {
         Ok(opened) => opened,
         Err(reason) => {
-            debug!(%client, hostname, reason, "UDP flow not opened");
+            debug!(%client, hostname, ?reason, "UDP flow not opened");
             hold_failed(port, &mut queue, reason, &stop).await;
             return;
         }
     };
     debug!(%client, hostname, datagrams = datagrams.is_some(), "UDP flow opened");
-    let metrics = &port.state.metrics;
-    let events = |event: FlowEvent| {
-        let (direction, path) = match event {
-            FlowEvent::Sent { path, .. } => ("to_connector", path),
-            FlowEvent::Received { path, bytes } => {
-                port.counted("out", bytes);
-                ("from_connector", path)
-            }
-            FlowEvent::Dropped(n) => {
-                port.dropped("queue_full", n);
-                return;
-            }
-        };
-        metrics
-            .udp_tunnel_datagrams
-            .get_or_create(&UdpPathLabel {
-                direction,
-                path: path.as_str(),
-            })
-            .inc();
+    let counters = &port.counters;
+    let events = |event: FlowEvent| match event {
+        FlowEvent::Sent { path, .. } => counters.tunnel(true, path),
+        FlowEvent::Received { path, bytes } => {
+            counters.sent(bytes);
+            counters.tunnel(false, path);
+        }
+        FlowEvent::Dropped(n) => counters.dropped(DropReason::QueueFull, n),
     };
     let local = LocalUdp {
         socket: &port.socket,
@@ -106,19 +94,22 @@ pub(super) async fn run(
 
 /// Opens the flow's stream on one of the tunnel's connections and reads the connector's
 /// answer; on failure, the drop reason.
-async fn open(port: &Port, client: SocketAddr) -> Result<Opened, &'static str> {
+async fn open(port: &Port, client: SocketAddr) -> Result<Opened, DropReason> {
     let state = &port.state;
     let route = state
         .routes
         .lookup(&port.config.hostname)
-        .ok_or("no_route")?;
+        .ok_or(DropReason::NoRoute)?;
     let claim = state
         .registry
         .pick(route.tunnel_id, &[])
-        .ok_or("tunnel_down")?;
+        .ok_or(DropReason::TunnelDown)?;
     let connection = &claim.connection().connection;
     let datagrams = connection.datagrams().map(|d| d.open_flow());
-    let stream = connection.open_stream().await.map_err(|_| "tunnel_down")?;
+    let stream = connection
+        .open_stream()
+        .await
+        .map_err(|_| DropReason::TunnelDown)?;
     let request_id = crate::respond::new_request_id();
     let idle_ms = u64::try_from(port.config.idle_timeout.as_millis()).unwrap_or(u64::MAX);
     let mut headers = vec![
@@ -148,28 +139,28 @@ async fn open(port: &Port, client: SocketAddr) -> Result<Opened, &'static str> {
     let mut recv = FramedRecv::new(stream.recv);
     send.write_message(FrameKind::RequestHead, &head)
         .await
-        .map_err(|_| "tunnel_down")?;
+        .map_err(|_| DropReason::TunnelDown)?;
     let header = recv
         .read_header()
         .await
         .ok()
         .flatten()
-        .ok_or("tunnel_down")?;
+        .ok_or(DropReason::TunnelDown)?;
     let answer = match header.kind {
         FrameKind::ResponseHead => recv
             .read_payload_as::<ResponseHead>(header)
             .await
-            .map_err(|_| "tunnel_down")?,
+            .map_err(|_| DropReason::TunnelDown)?,
         FrameKind::StreamError => {
             if let Ok(error) = recv.read_payload_as::<StreamError>(header).await {
                 debug!(%client, hostname = %port.config.hostname, class = error.class.as_str(), detail = %error.message, "the connector refused a UDP flow");
             }
-            return Err("refused");
+            return Err(DropReason::Refused);
         }
-        _ => return Err("tunnel_down"),
+        _ => return Err(DropReason::TunnelDown),
     };
     if answer.status != 101 {
-        return Err("refused");
+        return Err(DropReason::Refused);
     }
     // Datagrams only when the connector registered the id (it echoes it).
     let datagrams = datagrams.filter(|flow| {
@@ -191,7 +182,7 @@ async fn open(port: &Port, client: SocketAddr) -> Result<Opened, &'static str> {
 async fn hold_failed(
     port: &Port,
     queue: &mut mpsc::Receiver<Bytes>,
-    reason: &'static str,
+    reason: DropReason,
     stop: &CancellationToken,
 ) {
     let hold = tokio::time::sleep(FAILED_HOLD);
@@ -202,11 +193,11 @@ async fn hold_failed(
             waiting += 1;
         }
         if waiting > 0 {
-            port.dropped(reason, waiting);
+            port.counters.dropped(reason, waiting);
         }
         tokio::select! {
             received = queue.recv() => match received {
-                Some(_) => port.dropped(reason, 1),
+                Some(_) => port.counters.dropped(reason, 1),
                 None => return,
             },
             () = &mut hold => break,
@@ -220,6 +211,6 @@ async fn hold_failed(
         late += 1;
     }
     if late > 0 {
-        port.dropped(reason, late);
+        port.counters.dropped(reason, late);
     }
 }

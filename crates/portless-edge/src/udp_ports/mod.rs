@@ -6,6 +6,7 @@
 //! a new client opens a flow unless the port is at `max_flows` (then it is dropped and the
 //! flows already open carry on). Every drop is counted by reason.
 
+mod counters;
 mod flow;
 
 use std::collections::HashMap;
@@ -21,8 +22,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::edge::EdgeState;
-use crate::metrics::{UdpDirectionLabel, UdpDropLabel, UdpPortLabel};
+use crate::metrics::UdpPortLabel;
 use crate::{EdgeError, UdpPort};
+use counters::{DropReason, PortCounters};
 
 /// Datagrams a flow may have waiting (while its stream opens, or when the tunnel is slower
 /// than the client); more are dropped.
@@ -39,6 +41,7 @@ pub(crate) struct Port {
     next_flow: AtomicU64,
     state: Arc<EdgeState>,
     label: UdpPortLabel,
+    counters: PortCounters,
 }
 
 /// A client's flow, as the port's reader sees it.
@@ -70,6 +73,7 @@ pub(crate) fn start(
     // Zeros rather than missing series.
     let _ = state.metrics.udp_flows_active.get_or_create(&label);
     info!(listen = %addr, hostname = %config.hostname, max_flows = config.max_flows, idle_timeout = ?config.idle_timeout, "UDP port serving");
+    let counters = PortCounters::new(&state.metrics, &config.hostname);
     let port = Arc::new(Port {
         config,
         socket,
@@ -77,6 +81,7 @@ pub(crate) fn start(
         next_flow: AtomicU64::new(0),
         state: state.clone(),
         label,
+        counters,
     });
     let stop = state.public_shutdown.clone();
     state.tasks.spawn(port.read(stop));
@@ -102,10 +107,12 @@ impl Port {
                 }
             };
             if !self.config.allows(client.ip()) {
-                self.dropped("not_allowed", 1);
+                self.counters.dropped(DropReason::NotAllowed, 1);
                 continue;
             }
-            self.counted("in", n);
+            self.counters.received(n);
+            // A copy of just the datagram: one waiting in a flow's queue then holds its own
+            // bytes, not a share of a 64 KiB receive buffer.
             self.dispatch(client, Bytes::copy_from_slice(&buf[..n]), &stop);
         }
         // Dropping the queues ends every flow's uplink; the flows also watch `stop`.
@@ -116,14 +123,15 @@ impl Port {
         self.flows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Hands a datagram to its client's flow, opening one when there is none.
+    /// Hands a datagram to its client's flow, opening one when there is none. The map's lock
+    /// is shared only with flows that end, so this reader seldom waits for it.
     fn dispatch(self: &Arc<Self>, client: SocketAddr, payload: Bytes, stop: &CancellationToken) {
         let mut flows = self.lock();
         let payload = match flows.get(&client) {
             Some(flow) => match flow.queue.try_send(payload) {
                 Ok(()) => return,
                 Err(TrySendError::Full(_)) => {
-                    self.dropped("queue_full", 1);
+                    self.counters.dropped(DropReason::QueueFull, 1);
                     return;
                 }
                 // The flow just ended: this datagram opens the client's next one.
@@ -135,7 +143,7 @@ impl Port {
             None => payload,
         };
         if flows.len() >= self.config.max_flows {
-            self.dropped("flow_limit", 1);
+            self.counters.dropped(DropReason::FlowLimit, 1);
             return;
         }
         let (queue, incoming) = mpsc::channel(FLOW_QUEUE);
@@ -166,31 +174,5 @@ impl Port {
             .udp_flows_active
             .get_or_create(&self.label)
             .dec();
-    }
-
-    /// Counts `count` dropped datagrams.
-    fn dropped(&self, reason: &'static str, count: u64) {
-        self.state
-            .metrics
-            .udp_dropped
-            .get_or_create(&UdpDropLabel {
-                hostname: self.config.hostname.clone(),
-                reason,
-            })
-            .inc_by(count);
-    }
-
-    /// Counts one datagram of `bytes` in `direction` (`in`, `out`).
-    fn counted(&self, direction: &'static str, bytes: usize) {
-        let label = UdpDirectionLabel {
-            hostname: self.config.hostname.clone(),
-            direction,
-        };
-        let metrics = &self.state.metrics;
-        metrics.udp_datagrams.get_or_create(&label).inc();
-        metrics
-            .udp_bytes
-            .get_or_create(&label)
-            .inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
     }
 }
