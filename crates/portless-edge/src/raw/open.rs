@@ -5,10 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use portless_proto::{ErrorClass, FrameKind, RequestHead, encode_message};
 use portless_transport::{FramedRecv, FramedSend, RecvHalf, SendHalf};
 use tokio::io::BufReader;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::TCP_UPGRADE;
+use super::{TCP_UPGRADE, splice};
 use crate::edge::EdgeState;
 use crate::forwarding::REQUEST_ID;
 use crate::proxy::{Failure, read_answer};
@@ -77,6 +78,31 @@ pub(crate) async fn open_for(
     debug!(%client, %host, %request_id, kind, reason, "raw TCP: no stream to the origin; closing");
     state.metrics.raw_refused(kind, reason);
     None
+}
+
+/// Relays a client's connection of `kind` to the origin of `host`: opens the stream (see
+/// [`open_for`]), writes `first` toward the origin, then splices both ways until both ends
+/// closed or the tunnel side shuts down.
+pub(crate) async fn relay(
+    state: &EdgeState,
+    kind: &'static str,
+    host: &str,
+    socket: TcpStream,
+    client: SocketAddr,
+    first: &[u8],
+    deadline: Instant,
+) {
+    let Some(stream) = open_for(state, kind, host, client, deadline).await else {
+        return;
+    };
+    splice(
+        socket,
+        stream,
+        first,
+        state.metrics.raw_bytes(kind),
+        state.tunnel_shutdown.clone(),
+    )
+    .await;
 }
 
 /// Opens a raw stream to the origin of `host` (canonical) for a client at `client`.

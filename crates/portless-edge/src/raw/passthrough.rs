@@ -11,7 +11,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::{Replay, open_for, splice};
+use super::{Replay, relay};
 use crate::edge::EdgeState;
 
 /// Metric label of passthrough connections.
@@ -49,15 +49,7 @@ pub(crate) async fn divert(
         .raw_connections
         .get_or_create(&crate::metrics::RawLabel { kind: KIND })
         .inc();
-    let stream = open_for(state, KIND, &host, client, deadline).await?;
-    splice(
-        socket,
-        stream,
-        &bytes,
-        state.metrics.raw_bytes(KIND),
-        state.tunnel_shutdown.clone(),
-    )
-    .await;
+    relay(state, KIND, &host, socket, client, &bytes, deadline).await;
     None
 }
 

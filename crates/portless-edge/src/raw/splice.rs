@@ -2,6 +2,7 @@
 
 use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::RawStream;
@@ -18,9 +19,11 @@ pub(crate) struct ByteCounters {
 /// Writes `first` toward the origin (a PROXY header, the peeked ClientHello), then copies
 /// both ways until both directions ended or `shutdown` fires. Each direction is closed on
 /// its own (half-close): the end of the client's bytes becomes the end of the stream toward
-/// the origin while the origin's answer keeps flowing, and the other way round.
+/// the origin while the origin's answer keeps flowing, and the other way round. The client
+/// is a plain socket, so its halves are split without the lock a generic split would take
+/// on every read and write.
 pub(crate) async fn splice(
-    client: impl AsyncRead + AsyncWrite,
+    mut client: TcpStream,
     stream: RawStream,
     first: &[u8],
     counters: ByteCounters,
@@ -31,7 +34,7 @@ pub(crate) async fn splice(
         send: mut tunnel_write,
         _claim,
     } = stream;
-    let (mut client_read, mut client_write) = tokio::io::split(client);
+    let (mut client_read, mut client_write) = client.split();
     let up = async {
         if !first.is_empty() {
             if tunnel_write.write_all(first).await.is_err() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info};
 
-use super::{open_for, proxy_v2, splice};
+use super::{proxy_v2, relay};
 use crate::edge::EdgeState;
 use crate::metrics::RawLabel;
 use crate::ports::TcpPort;
@@ -58,20 +58,19 @@ async fn connection(
     state: Arc<EdgeState>,
 ) {
     let deadline = tokio::time::Instant::now() + state.options.client_header_timeout;
-    let Some(stream) = open_for(&state, KIND, &port.hostname, client, deadline).await else {
-        return;
-    };
     let header = match (port.proxy_protocol, socket.local_addr()) {
         (true, Ok(local)) => proxy_v2::header(client, local),
         (true, Err(_)) => return,
         (false, _) => Vec::new(),
     };
-    splice(
+    relay(
+        &state,
+        KIND,
+        &port.hostname,
         socket,
-        stream,
+        client,
         &header,
-        state.metrics.raw_bytes(KIND),
-        state.tunnel_shutdown.clone(),
+        deadline,
     )
     .await;
 }
