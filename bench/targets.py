@@ -3,7 +3,8 @@
 
 Reads anchors.sh's results.tsv (system, case, run, metric, value); cells are medians over runs.
 Targets (docs/benchmarks.md): >= 30,000 req/s at c=50 through edge+tunnel; <= 0.1 ms added p50 at c=1
-(Portless p50 minus direct p50, same session); <= 30 MiB RSS edge+connector idle.
+(Portless p50 minus direct p50, same session); <= 30 MiB RSS edge+connector idle; raw TCP (iperf3
+through a public port and tunnel) >= 1.5x rathole's TLS transport, single stream and 4 streams.
 """
 import collections
 import math
@@ -13,6 +14,7 @@ import sys
 TARGET_RPS = 30000.0
 TARGET_ADDED_P50_MS = 0.1
 TARGET_RSS_IDLE_KIB = 30 * 1024
+TARGET_TCP_VS_RATHOLE_TLS = 1.5
 
 
 def load(path):
@@ -61,6 +63,9 @@ def main():
         ("p50 ms, 1 KiB, c=1", lambda s: med(data, s, "wrk_c1", "p50_ms"), 3),
         ("p99 ms, 1 KiB, c=1", lambda s: med(data, s, "wrk_c1", "p99_ms"), 3),
         ("req/s, 1 KiB, c=high (oha)", lambda s: med(data, s, "oha_chigh", "rps"), 0),
+        ("raw TCP Gbit/s, iperf3 1 stream", lambda s: med(data, s, "iperf_P1", "gbps"), 2),
+        ("raw TCP Gbit/s, iperf3 4 streams", lambda s: med(data, s, "iperf_P4", "gbps"), 2),
+        ("raw TCP Gbit/s, iperf3 -R 1 stream", lambda s: med(data, s, "iperf_R1", "gbps"), 2),
         ("100 MiB download MB/s", lambda s: med(data, s, "download", "MBps"), 0),
         ("new connections/s", lambda s: med(data, s, "conn", "rps"), 0),
         ("RSS idle, KiB (all processes)", lambda s: med(data, s, "rss_idle", "TOTAL"), 0),
@@ -96,6 +101,12 @@ def main():
         if p50 is not None and direct_p50 is not None:
             added = p50 - direct_p50
             checks.append(f"added p50 c=1 {added:.3f} ms (target <= {TARGET_ADDED_P50_MS} ms: {'met' if added <= TARGET_ADDED_P50_MS else 'NOT met'})")
+        for mode, words in (("iperf_P1", "1 stream"), ("iperf_P4", "4 streams")):
+            mine, theirs = med(data, s, mode, "gbps"), med(data, "rathole-tls", mode, "gbps")
+            if mine is not None and theirs:
+                ratio = mine / theirs
+                met = "met" if ratio >= TARGET_TCP_VS_RATHOLE_TLS else "NOT met"
+                checks.append(f"raw TCP {words} {ratio:.2f}x rathole-tls (target >= {TARGET_TCP_VS_RATHOLE_TLS}x: {met})")
         rss = med(data, s, "rss_idle", "TOTAL")
         if rss is not None:
             checks.append(f"RSS idle {rss / 1024:.1f} MiB (target <= 30 MiB: {'met' if rss <= TARGET_RSS_IDLE_KIB else 'NOT met'})")
