@@ -83,6 +83,9 @@ async fn forward(
         return Err(ErrorClass::AccessDenied);
     }
     let upgrade = upgrade_protocol(parts.version, &parts.headers);
+    if upgrade.is_some() && !state.https_guard.allows_upgrade(&host) {
+        return Err(ErrorClass::BadRequest);
+    }
     // UDP flows start only at a UDP port of the edge, behind its allow-list and flow cap; a
     // public request must not open one at the connector's `udp://` rule.
     if upgrade

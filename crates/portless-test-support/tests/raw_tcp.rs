@@ -367,4 +367,24 @@ async fn the_origin_reads_the_real_client_address_from_the_proxy_v2_header() {
         assert_eq!(src, client, "the real client's address and port");
         assert_eq!(dst, target, "the edge address the client connected to");
     }
+    // An upgrade over HTTPS would let the client write its own header: refused.
+    let tcp = TcpStream::connect(edge.handle.public_addr()).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("pp.test".to_owned()).unwrap();
+    let mut tls = tls_client(edge.ca.cert_der())
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    tls.write_all(
+        b"GET / HTTP/1.1\r\nHost: pp.test\r\nConnection: Upgrade\r\nUpgrade: portless-tcp\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let (head, _) = read_response_head(&mut tls).await;
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), seen_rx.recv())
+            .await
+            .is_err(),
+        "the origin saw a connection from the HTTPS upgrade"
+    );
 }

@@ -5,8 +5,12 @@
 //! public TCP port with an allow-list, that would be a way around the list; so HTTPS requests
 //! for such a hostname are held to the same list (the union of its ports' lists; a port of
 //! that hostname without a list leaves HTTPS open, as the port itself is).
+//!
+//! A hostname with a port that sends the PROXY header takes no upgrades over HTTPS at all:
+//! its origin trusts the first bytes of a connection to say who the client is, and on an
+//! upgraded HTTPS request those bytes would be the client's own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -17,12 +21,18 @@ use crate::ports::TcpPort;
 #[derive(Debug, Default)]
 pub(crate) struct HttpsGuard {
     restricted: HashMap<String, Vec<IpNet>>,
+    /// Hostnames of ports with `proxy_protocol`.
+    proxied: HashSet<String>,
 }
 
 impl HttpsGuard {
     pub(crate) fn new<'a>(ports: impl IntoIterator<Item = &'a TcpPort>) -> Self {
         let mut restricted: HashMap<String, Option<Vec<IpNet>>> = HashMap::new();
+        let mut proxied = HashSet::new();
         for port in ports {
+            if port.proxy_protocol {
+                proxied.insert(port.hostname.clone());
+            }
             let entry = restricted
                 .entry(port.hostname.clone())
                 .or_insert_with(|| Some(Vec::new()));
@@ -36,6 +46,7 @@ impl HttpsGuard {
                 .into_iter()
                 .filter_map(|(host, list)| Some((host, list?)))
                 .collect(),
+            proxied,
         }
     }
 
@@ -48,6 +59,13 @@ impl HttpsGuard {
                 list.iter().any(|net| net.contains(&ip))
             }
         }
+    }
+}
+
+impl HttpsGuard {
+    /// Whether an HTTPS request for `host` (canonical) may be upgraded to a raw stream.
+    pub(crate) fn allows_upgrade(&self, host: &str) -> bool {
+        !self.proxied.contains(host)
     }
 }
 
@@ -72,5 +90,12 @@ mod tests {
         let open_ssh = TcpPort::new(addr, "ssh.test");
         let guard = HttpsGuard::new([&ssh, &open_ssh]);
         assert!(guard.allows("ssh.test", "192.0.2.1".parse().unwrap()));
+        assert!(guard.allows_upgrade("ssh.test"));
+        // A port sending the PROXY header: no upgrades over HTTPS for its hostname.
+        let mut proxied = TcpPort::new(addr, "db.test");
+        proxied.proxy_protocol = true;
+        let guard = HttpsGuard::new([&proxied, &open]);
+        assert!(!guard.allows_upgrade("db.test"));
+        assert!(guard.allows_upgrade("open.test"));
     }
 }

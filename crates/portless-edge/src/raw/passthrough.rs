@@ -44,6 +44,11 @@ pub(crate) async fn divert(
         Ok(host) if state.options.passthrough.matches(&host) => host,
         _ => return Some(Replay::new(bytes, socket)),
     };
+    // A passthrough name that is also an allow-listed TCP port's is held to that list.
+    if !state.https_guard.allows(&host, client.ip()) {
+        state.metrics.raw_refused(KIND, "allow_list");
+        return None;
+    }
     state
         .metrics
         .raw_connections
