@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::routes::RouteTable;
+use crate::edge::EdgeState;
 use crate::{EdgeError, EdgeTls, PublicTlsOptions};
 
 /// What [`build`] made.
@@ -71,17 +71,26 @@ pub(crate) fn build(
 }
 
 /// Tells `manager` the names to hold certificates for — exact routes and portal hosts —
-/// now and after every route change, until `shutdown`.
+/// now and after every route change, until `shutdown`. Left out: passthrough names (their
+/// origin holds the only key, and the edge must not obtain one), names whose challenges go
+/// to their origin (it manages its own certificates), and names a static file serves.
 pub(crate) async fn follow_names(
     manager: Arc<AcmeManager>,
-    routes: Arc<RouteTable>,
+    state: Arc<EdgeState>,
+    statics: Option<Arc<StaticCertificates>>,
     portals: Vec<String>,
     mut changes: watch::Receiver<i64>,
     shutdown: CancellationToken,
 ) {
+    let ordered = |name: &String| {
+        !state.options.passthrough.matches(name)
+            && !state.challenge_to_origin(name)
+            && statics.as_ref().is_none_or(|s| s.get(name).is_none())
+    };
     loop {
-        let mut names = routes.exact_names();
+        let mut names = state.routes.exact_names();
         names.extend(portals.iter().cloned());
+        names.retain(ordered);
         manager.set_names(names);
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return },

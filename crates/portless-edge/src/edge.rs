@@ -144,7 +144,8 @@ impl Edge {
             tasks.spawn(acme.clone().run(root.child_token()));
             tasks.spawn(certs::follow_names(
                 acme.clone(),
-                routes.clone(),
+                state.clone(),
+                public_certs.statics.clone(),
                 portals,
                 store_changes.clone(),
                 root.child_token(),
