@@ -22,6 +22,17 @@ pub enum AcmeError {
         /// Why, as far as the server said.
         reason: String,
     },
+    /// The whole attempt took longer than the order timeout allows (a server that accepts
+    /// connections and never answers).
+    #[error(
+        "ordering a certificate for {name} took longer than {seconds} s: is the ACME directory reachable and answering?"
+    )]
+    TimedOut {
+        /// The hostname.
+        name: String,
+        /// The limit.
+        seconds: u64,
+    },
     /// A certificate (from the CA or the store) cannot be used.
     #[error("the certificate of {name} is not usable: {reason}")]
     BadCertificate {

@@ -241,7 +241,17 @@ impl AcmeManager {
 
     /// One attempt for `name`: ARI check for a held certificate, then an order if due.
     async fn attempt(&self, account: &mut Option<Account>, name: &str) {
-        match self.try_obtain(account, name).await {
+        // Each request of an order has its own limit only while polling; one bound on the
+        // whole attempt keeps a hung request from stopping every other name's renewal.
+        let limit = self.options.order_timeout.saturating_mul(2);
+        let attempt = tokio::time::timeout(limit, self.try_obtain(account, name)).await;
+        let result = attempt.unwrap_or_else(|_| {
+            Err(AcmeError::TimedOut {
+                name: name.to_owned(),
+                seconds: limit.as_secs(),
+            })
+        });
+        match result {
             Ok(()) => {}
             Err(e) => {
                 let delay = self.with_names(|names| {
@@ -257,7 +267,7 @@ impl AcmeManager {
                 });
                 warn!(name, error = %e, retry_in = ?delay, "obtaining a certificate failed; serving the previous or fallback certificate meanwhile");
                 // The account may be what failed (directory down, key refused): build it again.
-                if matches!(e, AcmeError::Protocol { .. }) {
+                if matches!(e, AcmeError::Protocol { .. } | AcmeError::TimedOut { .. }) {
                     *account = None;
                 }
             }
