@@ -140,6 +140,12 @@ async fn listen(dialer: Arc<EdgeDialer>, url: &str) -> anyhow::Result<()> {
         format!("cannot listen on {address:?}: give a free local address such as 127.0.0.1:2222")
     })?;
     let local: SocketAddr = listener.local_addr()?;
+    // Whoever reaches the listener gets through with this user's identity.
+    if !local.ip().is_loopback() {
+        anyhow::bail!(
+            "--url {url}: {local} is not a loopback address, so anyone who can reach it would use your access; listen on 127.0.0.1 or [::1]"
+        );
+    }
     eprintln!(
         "Listening on {local}: each connection is carried to {} through the edge at {}",
         dialer.target.host, dialer.address
