@@ -12,7 +12,8 @@ use std::time::Duration;
 use http::uri::Authority;
 use portless_proto::{ErrorClass, RequestHead, StreamError};
 use portless_transport::{
-    Datagrams, FlowDatagrams, FlowEvent, LocalUdp, UDP_FLOW_HEADER, UDP_IDLE_HEADER, UDP_UPGRADE,
+    Datagrams, FlowDatagrams, FlowEvent, FlowPath, LocalUdp, UDP_FLOW_HEADER, UDP_IDLE_HEADER,
+    UDP_UPGRADE,
 };
 use tokio::net::UdpSocket;
 
@@ -148,19 +149,30 @@ pub(crate) async fn relay(
     let metrics = &shared.metrics;
     metrics.udp_flows.inc();
     let _active = ActiveFlow(&metrics.udp_flows);
-    let events = |event: FlowEvent| {
-        let (direction, path) = match event {
-            FlowEvent::Sent { path, .. } => ("to_edge", path.as_str()),
-            FlowEvent::Received { path, .. } => ("to_origin", path.as_str()),
-            FlowEvent::Dropped(n) => {
-                metrics.udp_dropped.inc_by(n);
-                return;
-            }
-        };
-        metrics
-            .udp_datagrams
-            .get_or_create(&UdpPathLabel { direction, path })
-            .inc();
+    // The four series of this flow's datagrams, looked up once rather than per datagram.
+    let series = |direction| {
+        [FlowPath::Datagram, FlowPath::Stream].map(|path| {
+            metrics
+                .udp_datagrams
+                .get_or_create(&UdpPathLabel {
+                    direction,
+                    path: path.as_str(),
+                })
+                .clone()
+        })
+    };
+    let (to_edge, to_origin) = (series("to_edge"), series("to_origin"));
+    let index = |path| usize::from(path == FlowPath::Stream);
+    let events = |event: FlowEvent| match event {
+        FlowEvent::Sent { path, .. } => {
+            to_edge[index(path)].inc();
+        }
+        FlowEvent::Received { path, .. } => {
+            to_origin[index(path)].inc();
+        }
+        FlowEvent::Dropped(n) => {
+            metrics.udp_dropped.inc_by(n);
+        }
     };
     let UdpFlow {
         socket,
