@@ -9,9 +9,10 @@ use hyper_util::rt::TokioIo;
 use portless_ingress::Service;
 use portless_proto::{ErrorClass, FrameKind, RequestHead, ResponseHead, StreamError};
 use portless_transport::{
-    Datagrams, FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelStream, to_header_list,
+    Datagrams, FramedRecv, FramedSend, RecvHalf, SendHalf, TunnelStream, pump, to_header_list,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::TcpStream;
 use tracing::{debug, info};
 
 use crate::connector::Shared;
@@ -28,7 +29,7 @@ enum Answer {
     /// An origin's response, body still to stream.
     Origin(Box<(http::Response<Incoming>, Option<FramedRecv<RecvHalf>>)>),
     /// A raw TCP origin, connected: answer `101` (upgrade protocol given) and splice.
-    Tcp(Box<(tokio::net::TcpStream, FramedRecv<RecvHalf>, String)>),
+    Tcp(Box<(TcpStream, FramedRecv<RecvHalf>, String)>),
     /// `socks-proxy`: answer `101` (upgrade protocol given), then serve SOCKS5 on the stream.
     Socks(Box<(socks::Job, FramedRecv<RecvHalf>, String)>),
     /// A `udp://` flow, set up: answer `101` and relay datagrams.
@@ -348,7 +349,7 @@ async fn write_answer(
             let (stream, recv, protocol) = *tcp;
             send.write_message(FrameKind::ResponseHead, &switching(protocol))
                 .await?;
-            splice(stream, recv, send).await;
+            splice_tcp(stream, recv.into_raw(), send.get_mut()).await;
             Ok(())
         }
         Answer::Udp(udp) => {
@@ -365,7 +366,7 @@ async fn write_answer(
                 .await?;
             let mut tunnel_read = recv.into_raw();
             match socks::negotiate(&mut tunnel_read, send.get_mut(), &job).await {
-                Ok(stream) => splice_raw(stream, tunnel_read, send.get_mut()).await,
+                Ok(stream) => splice_tcp(stream, tunnel_read, send.get_mut()).await,
                 Err(error) => {
                     // The `101` is already counted: a failed SOCKS request counts as an error
                     // of its class (and a refusal as egress denied) like a failed dial would.
@@ -427,30 +428,43 @@ fn switching(protocol: String) -> ResponseHead {
     }
 }
 
-/// Raw bytes both ways between the tunnel stream and the origin after a `101`, each
-/// direction closed on its own (half-close): the end of one side's bytes is passed on as a
-/// shutdown of the other side's writer, and the opposite direction keeps flowing.
+/// Raw bytes both ways between the tunnel stream and an upgraded origin connection after a
+/// `101`.
 async fn splice(
     origin: impl AsyncRead + AsyncWrite,
     recv: FramedRecv<RecvHalf>,
     send: &mut FramedSend<SendHalf>,
 ) {
-    splice_raw(origin, recv.into_raw(), send.get_mut()).await;
+    let (origin_read, origin_write) = tokio::io::split(origin);
+    both_ways(origin_read, origin_write, recv.into_raw(), send.get_mut()).await;
 }
 
-/// [`splice`] on the tunnel's raw halves (after a SOCKS negotiation read some of them).
-async fn splice_raw(
-    origin: impl AsyncRead + AsyncWrite,
+/// [`splice`] for a TCP origin, whose halves split without a lock; `tunnel_read` may have
+/// been read from already (a SOCKS negotiation).
+async fn splice_tcp(
+    mut origin: TcpStream,
+    tunnel_read: impl AsyncRead + Unpin,
+    tunnel_write: &mut SendHalf,
+) {
+    let (origin_read, origin_write) = origin.split();
+    both_ways(origin_read, origin_write, tunnel_read, tunnel_write).await;
+}
+
+/// Copies both ways, each direction closed on its own (half-close): the end of one side's
+/// bytes is passed on as a shutdown of the other side's writer, and the opposite direction
+/// keeps flowing.
+async fn both_ways(
+    mut origin_read: impl AsyncRead + Unpin,
+    mut origin_write: impl AsyncWrite + Unpin,
     mut tunnel_read: impl AsyncRead + Unpin,
     tunnel_write: &mut SendHalf,
 ) {
-    let (mut origin_read, mut origin_write) = tokio::io::split(origin);
     let up = async {
-        let _ = tokio::io::copy(&mut tunnel_read, &mut origin_write).await;
+        let _ = pump(&mut tunnel_read, &mut origin_write, |_| {}).await;
         let _ = origin_write.shutdown().await;
     };
     let down = async {
-        let _ = tokio::io::copy(&mut origin_read, tunnel_write).await;
+        let _ = pump(&mut origin_read, tunnel_write, |_| {}).await;
         let _ = tunnel_write.shutdown().await;
     };
     tokio::join!(up, down);

@@ -244,11 +244,11 @@ async fn splice(
     let mut tunnel_read = recv.into_raw();
     let mut tunnel_write = send.into_raw();
     let up = async {
-        let _ = tokio::io::copy(&mut client_read, &mut tunnel_write).await;
+        let _ = portless_transport::pump(&mut client_read, &mut tunnel_write, |_| {}).await;
         let _ = tunnel_write.shutdown().await;
     };
     let down = async {
-        let _ = tokio::io::copy(&mut tunnel_read, &mut client_write).await;
+        let _ = portless_transport::pump(&mut tunnel_read, &mut client_write, |_| {}).await;
         let _ = client_write.shutdown().await;
     };
     tokio::join!(up, down);

@@ -137,7 +137,7 @@ impl Dialer {
         let name = ServerName::try_from(target.server_name.clone())
             .map_err(|e| TransportError::QuicConfig(format!("invalid edge name: {e}")))?;
         let stream = TlsConnector::from(self.tls.clone())
-            .connect(name, socket)
+            .connect(name, crate::config::buffered_socket(socket))
             .await
             .map_err(|e| TransportError::io(format!("TLS handshake with {}", target.addr), e))?;
         let mut session = self

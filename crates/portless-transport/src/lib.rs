@@ -23,6 +23,7 @@
 //! * `connection` — established connections on both sides;
 //! * `datagram` — UDP flows: QUIC datagrams by flow id, datagrams framed on a stream;
 //! * `udp_relay` — one UDP flow between a local socket and the tunnel;
+//! * `pump` — raw bytes from a reader to a writer, in chunks that grow with the traffic;
 //! * `backoff` — exponential backoff with full jitter.
 
 mod backoff;
@@ -36,6 +37,7 @@ mod framed;
 mod h2io;
 mod headers;
 mod listener;
+mod pump;
 mod stream;
 mod udp_relay;
 
@@ -52,6 +54,7 @@ pub use error::TransportError;
 pub use framed::{BodyFrame, FinishWith, FramedRecv, FramedSend};
 pub use headers::{to_header_list, to_header_map};
 pub use listener::{Accepted, TunnelListener};
+pub use pump::{MAX_CHUNK, pump};
 pub use stream::{RecvHalf, SendHalf, TunnelStream};
 pub use udp_relay::{FlowEnd, FlowEvent, FlowPath, LocalUdp, relay_flow};
 

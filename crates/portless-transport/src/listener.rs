@@ -235,7 +235,7 @@ async fn tcp_handshake(
 ) -> Result<Accepted, TransportError> {
     let _ = socket.set_nodelay(true);
     let stream = tls
-        .accept(socket)
+        .accept(crate::config::buffered_socket(socket))
         .await
         .map_err(|e| TransportError::io("TLS handshake with a connector", e))?;
     let (requests, session) = config.h2_client().handshake::<_, Bytes>(stream).await?;

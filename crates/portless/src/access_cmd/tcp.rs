@@ -201,13 +201,13 @@ where
     let Opened { stream, early } = opened;
     let (mut edge_read, mut edge_write) = tokio::io::split(stream);
     let up = async {
-        let copied = tokio::io::copy(&mut local_read, &mut edge_write).await;
+        let copied = portless_transport::pump(&mut local_read, &mut edge_write, |_| {}).await;
         let _ = edge_write.shutdown().await;
         copied.map(|_| ())
     };
     let down = async {
         local_write.write_all(&early).await?;
-        let copied = tokio::io::copy(&mut edge_read, &mut local_write).await;
+        let copied = portless_transport::pump(&mut edge_read, &mut local_write, |_| {}).await;
         let _ = local_write.shutdown().await;
         copied.map(|_| ())
     };
