@@ -12,6 +12,8 @@ use ipnet::IpNet;
 pub const DEFAULT_UDP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default cap on concurrent UDP flows of one port.
 pub const DEFAULT_UDP_MAX_FLOWS: usize = 1024;
+/// Default cap on concurrent connections of one TCP port.
+pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 10_000;
 
 /// A public TCP port whose connections are carried through the tunnel of `hostname`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +26,11 @@ pub struct TcpPort {
     pub allow: Vec<IpNet>,
     /// Write a PROXY protocol v2 header toward the origin before the client's bytes.
     pub proxy_protocol: bool,
+    /// A connection with no byte in either direction for this long is closed; `None` keeps
+    /// quiet connections open (TCP keep-alive still ends those whose client vanished).
+    pub idle_timeout: Option<Duration>,
+    /// Most concurrent connections on this port; further clients are closed at once.
+    pub max_connections: usize,
 }
 
 /// A public UDP port whose datagrams are carried through the tunnel of `hostname`.
@@ -42,13 +49,16 @@ pub struct UdpPort {
 }
 
 impl TcpPort {
-    /// A port that allows every client and writes no PROXY header.
+    /// A port that allows every client, writes no PROXY header, has no idle timeout and
+    /// the default connection cap.
     pub fn new(listen: SocketAddr, hostname: impl Into<String>) -> Self {
         Self {
             listen,
             hostname: hostname.into(),
             allow: Vec::new(),
             proxy_protocol: false,
+            idle_timeout: None,
+            max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
         }
     }
 

@@ -388,3 +388,71 @@ async fn the_origin_reads_the_real_client_address_from_the_proxy_v2_header() {
         "the origin saw a connection from the HTTPS upgrade"
     );
 }
+
+/// Reads until the other side closes; what arrived.
+async fn read_until_closed(io: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), io.read_to_end(&mut got))
+        .await
+        .expect("the edge closed the connection");
+    got
+}
+
+#[tokio::test]
+async fn a_port_caps_its_connections_and_closes_idle_ones() {
+    let (origin, accepted) = echo_origin().await;
+    let mut capped = port("echo.test");
+    capped.max_connections = 1;
+    capped.idle_timeout = Some(Duration::from_millis(600));
+    let setup = EdgeSetup {
+        tcp_ports: vec![capped],
+        ..EdgeSetup::default()
+    };
+    let rules = format!(
+        "ingress:\n  - hostname: echo.test\n    service: tcp://{origin}\n  - service: http_status:404\n"
+    );
+    let (edge, _connector) = edge_with(setup, &["echo.test"], &rules, ProtocolChoice::Quic).await;
+    let target = edge.tcp_ports[0];
+
+    // The first connection is relayed and kept open while bytes move, past the idle limit.
+    let mut first = TcpStream::connect(target).await.unwrap();
+    for _ in 0..6 {
+        assert_eq!(exchange_line(&mut first, b"ping").await, b"ping");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A second one, while the first holds the only slot, is closed before the origin sees it.
+    let mut second = TcpStream::connect(target).await.unwrap();
+    assert!(read_until_closed(&mut second).await.is_empty());
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        metric(
+            &edge,
+            "portless_edge_raw_refused_total{kind=\"tcp_port\",reason=\"max_connections\"}"
+        ),
+        1
+    );
+    // Quiet past the limit: the edge closes the first, and its slot is free again.
+    let started = tokio::time::Instant::now();
+    assert!(read_until_closed(&mut first).await.is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "closed too early"
+    );
+    // (The slot is given back just after the socket closes.)
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = TcpStream::connect(target).await.unwrap();
+    assert_eq!(exchange(&mut third, b"again").await, b"againbye");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    edge.handle.shutdown().await;
+}
+
+/// Writes `message` and reads its echo back, leaving the connection open.
+async fn exchange_line(io: &mut TcpStream, message: &[u8]) -> Vec<u8> {
+    io.write_all(message).await.unwrap();
+    let mut got = vec![0u8; message.len()];
+    tokio::time::timeout(Duration::from_secs(5), io.read_exact(&mut got))
+        .await
+        .expect("echo in time")
+        .unwrap();
+    got
+}

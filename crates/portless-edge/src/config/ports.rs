@@ -9,9 +9,11 @@ use serde_saphyr::Spanned;
 
 use super::check::{Checker, Text};
 use super::keys::Section;
-use crate::ports::{DEFAULT_UDP_IDLE_TIMEOUT, DEFAULT_UDP_MAX_FLOWS, TcpPort, UdpPort};
+use crate::ports::{
+    DEFAULT_TCP_MAX_CONNECTIONS, DEFAULT_UDP_IDLE_TIMEOUT, DEFAULT_UDP_MAX_FLOWS, TcpPort, UdpPort,
+};
 
-/// Most flows one UDP port may be configured for.
+/// Most flows one UDP port, or connections one TCP port, may be configured for.
 const MAX_FLOWS_LIMIT: usize = 1_000_000;
 
 /// One entry of `ports:` as serde reads it.
@@ -25,6 +27,7 @@ pub(crate) struct RawPort {
     pub proxy_protocol: Option<Text>,
     pub idle_timeout: Option<Text>,
     pub max_flows: Option<Text>,
+    pub max_connections: Option<Text>,
 }
 
 /// The keys of one entry.
@@ -42,8 +45,8 @@ pub(crate) struct Ports {
 
 /// What one protocol's keys add to an entry.
 enum Extra {
-    /// `proxy_protocol`.
-    Tcp(bool),
+    /// `proxy_protocol`, `idle_timeout` (none by default), `max_connections`.
+    Tcp(bool, Option<std::time::Duration>, usize),
     /// `idle_timeout`, `max_flows`.
     Udp(std::time::Duration, usize),
 }
@@ -119,18 +122,29 @@ pub(crate) fn validate(raw: &[Spanned<RawPort>], ck: &mut Checker) -> Ports {
         // every problem of the entry is reported at once.
         let extra = match protocol {
             Protocol::Tcp => {
-                for (name, value) in [
-                    ("idle_timeout", &port.idle_timeout),
-                    ("max_flows", &port.max_flows),
-                ] {
-                    if let Some(text) = value {
-                        let problem = format!("`{name}` applies to UDP ports only");
-                        ck.invalid(text, &key(name), problem, format!("remove `{name}`"));
-                    }
+                if let Some(text) = &port.max_flows {
+                    ck.invalid(
+                        text,
+                        &key("max_flows"),
+                        "`max_flows` applies to UDP ports only",
+                        "write `max_connections` to cap a TCP port's connections",
+                    );
                 }
-                match &port.proxy_protocol {
-                    Some(text) => proxy_protocol(text, &key("proxy_protocol"), ck).map(Extra::Tcp),
-                    None => Some(Extra::Tcp(false)),
+                let proxy = match &port.proxy_protocol {
+                    Some(text) => proxy_protocol(text, &key("proxy_protocol"), ck),
+                    None => Some(false),
+                };
+                let idle_timeout = match &port.idle_timeout {
+                    Some(text) => ck.duration(text, &key("idle_timeout")).map(Some),
+                    None => Some(None),
+                };
+                let max_connections = match &port.max_connections {
+                    Some(text) => ck.count(text, &key("max_connections"), 1, MAX_FLOWS_LIMIT),
+                    None => Some(DEFAULT_TCP_MAX_CONNECTIONS),
+                };
+                match (proxy, idle_timeout, max_connections) {
+                    (Some(p), Some(i), Some(m)) => Some(Extra::Tcp(p, i, m)),
+                    _ => None,
                 }
             }
             Protocol::Udp => {
@@ -140,6 +154,14 @@ pub(crate) fn validate(raw: &[Spanned<RawPort>], ck: &mut Checker) -> Ports {
                         &key("proxy_protocol"),
                         "the PROXY protocol header is sent on TCP ports only",
                         "remove `proxy_protocol` from this UDP port",
+                    );
+                }
+                if let Some(text) = &port.max_connections {
+                    ck.invalid(
+                        text,
+                        &key("max_connections"),
+                        "`max_connections` applies to TCP ports only",
+                        "write `max_flows` to cap a UDP port's flows",
                     );
                 }
                 let idle_timeout = match &port.idle_timeout {
@@ -165,11 +187,13 @@ pub(crate) fn validate(raw: &[Spanned<RawPort>], ck: &mut Checker) -> Ports {
             continue;
         }
         match extra {
-            Extra::Tcp(proxy_protocol) => ports.tcp.push(TcpPort {
+            Extra::Tcp(proxy_protocol, idle_timeout, max_connections) => ports.tcp.push(TcpPort {
                 listen,
                 hostname,
                 allow,
                 proxy_protocol,
+                idle_timeout,
+                max_connections,
             }),
             Extra::Udp(idle_timeout, max_flows) => ports.udp.push(UdpPort {
                 listen,

@@ -19,7 +19,7 @@ mod splice;
 pub(crate) mod tcp_ports;
 
 pub(crate) use guard::HttpsGuard;
-pub(crate) use open::{RawStream, relay};
+pub(crate) use open::{RawStream, Relaying, relay};
 pub(crate) use replay::Replay;
 pub(crate) use splice::{ByteCounters, splice};
 

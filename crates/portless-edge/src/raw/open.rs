@@ -1,6 +1,7 @@
 //! Opening a raw stream: route → connection → upgraded head → `101`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use portless_proto::{ErrorClass, FrameKind, RequestHead, encode_message};
 use portless_transport::{FramedRecv, FramedSend, RecvHalf, SendHalf};
@@ -80,29 +81,42 @@ pub(crate) async fn open_for(
     None
 }
 
-/// Relays a client's connection of `kind` to the origin of `host`: opens the stream (see
+/// How the connections of one source (passthrough, a TCP port) are relayed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Relaying {
+    /// Metric label and log word.
+    pub(crate) kind: &'static str,
+    /// A connection with no byte either way for this long is closed.
+    pub(crate) idle_timeout: Option<Duration>,
+}
+
+/// Relays a client's connection to the origin of `host`: opens the stream (see
 /// [`open_for`]), writes `first` toward the origin, then splices both ways until both ends
-/// closed or the tunnel side shuts down.
+/// closed, the connection was idle too long or the tunnel side shuts down.
 pub(crate) async fn relay(
     state: &EdgeState,
-    kind: &'static str,
+    how: Relaying,
     host: &str,
     socket: TcpStream,
     client: SocketAddr,
     first: &[u8],
     deadline: Instant,
 ) {
-    let Some(stream) = open_for(state, kind, host, client, deadline).await else {
+    let Some(stream) = open_for(state, how.kind, host, client, deadline).await else {
         return;
     };
-    splice(
+    let idle = splice(
         socket,
         stream,
         first,
-        state.metrics.raw_bytes(kind),
+        state.metrics.raw_bytes(how.kind),
+        how.idle_timeout,
         state.tunnel_shutdown.clone(),
     )
     .await;
+    if idle {
+        debug!(%client, %host, kind = how.kind, "raw TCP: idle timeout; closed");
+    }
 }
 
 /// Opens a raw stream to the origin of `host` (canonical) for a client at `client`.

@@ -11,7 +11,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::{Replay, relay};
+use super::{Relaying, Replay, relay};
 use crate::edge::EdgeState;
 
 /// Metric label of passthrough connections.
@@ -54,7 +54,11 @@ pub(crate) async fn divert(
         .raw_connections
         .get_or_create(&crate::metrics::RawLabel { kind: KIND })
         .inc();
-    relay(state, KIND, &host, socket, client, &bytes, deadline).await;
+    let how = Relaying {
+        kind: KIND,
+        idle_timeout: None,
+    };
+    relay(state, how, &host, socket, client, &bytes, deadline).await;
     None
 }
 

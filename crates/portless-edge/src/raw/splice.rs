@@ -1,14 +1,16 @@
 //! Bytes both ways between a client socket and a raw tunnel stream, counted as they flow.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use portless_transport::pump;
 use prometheus_client::metrics::counter::Counter;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::RawStream;
-
-/// Size of each direction's copy buffer.
-const CHUNK: usize = 64 * 1024;
 
 /// The byte counters of one connection's two directions.
 pub(crate) struct ByteCounters {
@@ -17,7 +19,8 @@ pub(crate) struct ByteCounters {
 }
 
 /// Writes `first` toward the origin (a PROXY header, the peeked ClientHello), then copies
-/// both ways until both directions ended or `shutdown` fires. Each direction is closed on
+/// both ways until both directions ended, no byte moved either way for `idle_timeout`, or
+/// `shutdown` fires. Returns whether the idle timeout ended it. Each direction is closed on
 /// its own (half-close): the end of the client's bytes becomes the end of the stream toward
 /// the origin while the origin's answer keeps flowing, and the other way round. The client
 /// is a plain socket, so its halves are split without the lock a generic split would take
@@ -27,14 +30,19 @@ pub(crate) async fn splice(
     stream: RawStream,
     first: &[u8],
     counters: ByteCounters,
+    idle_timeout: Option<Duration>,
     shutdown: CancellationToken,
-) {
+) -> bool {
     let RawStream {
         recv: mut tunnel_read,
         send: mut tunnel_write,
         _claim,
     } = stream;
     let (mut client_read, mut client_write) = client.split();
+    // The last moment a chunk went through, in milliseconds since the start.
+    let started = Instant::now();
+    let last_moved = AtomicU64::new(0);
+    let moved = || last_moved.store(millis_since(started), Ordering::Relaxed);
     let up = async {
         if !first.is_empty() {
             if tunnel_write.write_all(first).await.is_err() {
@@ -43,34 +51,40 @@ pub(crate) async fn splice(
             }
             counters.to_origin.inc_by(first.len() as u64);
         }
-        copy(&mut client_read, &mut tunnel_write, &counters.to_origin).await;
+        let _ = pump(&mut client_read, &mut tunnel_write, |n| {
+            counters.to_origin.inc_by(n as u64);
+            moved();
+        })
+        .await;
         let _ = tunnel_write.shutdown().await;
     };
     let down = async {
-        copy(&mut tunnel_read, &mut client_write, &counters.to_client).await;
+        let _ = pump(&mut tunnel_read, &mut client_write, |n| {
+            counters.to_client.inc_by(n as u64);
+            moved();
+        })
+        .await;
         let _ = client_write.shutdown().await;
     };
+    let idle = async {
+        let Some(limit) = idle_timeout else {
+            return std::future::pending().await;
+        };
+        loop {
+            let due = started + Duration::from_millis(last_moved.load(Ordering::Relaxed)) + limit;
+            if Instant::now() >= due {
+                return;
+            }
+            tokio::time::sleep_until(due).await;
+        }
+    };
     tokio::select! {
-        _ = async { tokio::join!(up, down) } => {}
-        () = shutdown.cancelled() => {}
+        _ = async { tokio::join!(up, down) } => false,
+        () = shutdown.cancelled() => false,
+        () = idle => true,
     }
 }
 
-/// Copies until the reader ends or either side fails, counting each chunk as it is written.
-async fn copy(
-    reader: &mut (impl AsyncRead + Unpin),
-    writer: &mut (impl AsyncWrite + Unpin),
-    counter: &Counter,
-) {
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match reader.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if writer.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-        counter.inc_by(n as u64);
-    }
+fn millis_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
