@@ -122,6 +122,29 @@ pub(crate) struct EdgeArgs {
         value_parser = parse_trusted_proxy
     )]
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+    /// Lifetime of the tokens `portless access login` gets (at most 30 days). Shorter is
+    /// safer: a CLI token is not revoked when its person signs out of the browser.
+    #[arg(
+        long,
+        env = "PORTLESS_CLI_TOKEN_LIFETIME",
+        default_value = "24h",
+        value_parser = parse_cli_token_lifetime
+    )]
+    pub(crate) cli_token_lifetime: Duration,
+}
+
+/// A duration from one minute to [`portless_access::assertion::CLI_MAX_TTL`].
+fn parse_cli_token_lifetime(text: &str) -> Result<Duration, String> {
+    let lifetime = humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration ({e}); write one such as `8h` or `7d`"))?;
+    let max = portless_access::assertion::CLI_MAX_TTL;
+    if lifetime < Duration::from_secs(60) || lifetime > max {
+        return Err(format!(
+            "{text:?} is out of range: a CLI token lives from 1 minute to {} days",
+            max.as_secs() / 86_400
+        ));
+    }
+    Ok(lifetime)
 }
 
 /// `127.0.0.1` (one address) or `10.0.0.0/8` (a network).
@@ -342,5 +365,25 @@ mod tests {
         );
         let refused = parse_trusted_proxy("proxy.local").unwrap_err();
         assert!(refused.contains("neither an IP address"), "{refused}");
+    }
+
+    #[test]
+    fn a_cli_token_lifetime_is_a_minute_to_thirty_days() {
+        assert_eq!(
+            parse_cli_token_lifetime("8h"),
+            Ok(Duration::from_secs(8 * 3600))
+        );
+        assert_eq!(
+            parse_cli_token_lifetime("30d"),
+            Ok(Duration::from_secs(30 * 86_400))
+        );
+        for (text, problem) in [
+            ("31d", "out of range"),
+            ("30s", "out of range"),
+            ("soon", "not a duration"),
+        ] {
+            let refused = parse_cli_token_lifetime(text).unwrap_err();
+            assert!(refused.contains(problem), "{text}: {refused}");
+        }
     }
 }

@@ -147,6 +147,7 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     let access = args.access_config.map(|config| {
         let mut access = AccessOptions::new(config, state.0.join("access.key"));
         access.trusted_proxies = args.trusted_proxies.clone();
+        access.cli_token_ttl = args.cli_token_lifetime;
         access
     });
     let options = EdgeOptions {

@@ -96,7 +96,12 @@ impl World {
                 ),
             )
             .unwrap();
-            vec!["--access-config".to_owned(), config.display().to_string()]
+            vec![
+                "--access-config".to_owned(),
+                config.display().to_string(),
+                "--cli-token-lifetime".to_owned(),
+                "2h".to_owned(),
+            ]
         });
         let (credentials, _) = edge.create_tunnel("web");
         for host in [APP, OTHER, SSH, ECHO] {
@@ -594,6 +599,17 @@ fn login(world: &World, browser: &Browser<'_>, host: &str) -> Vec<(String, Respo
         "{start}"
     );
     assert!(cli.stderr().contains(&start), "the URL is printed too");
+    // A connection that sends nothing (a browser's preconnect) must not hold up the
+    // callback: the client reads each connection on its own, so the login ends well before
+    // its 10 s read timeout would have closed this one.
+    let callback_port: u16 = start
+        .split("127.0.0.1%3A")
+        .nth(1)
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no callback port in {start}"));
+    let silent = std::net::TcpStream::connect(("127.0.0.1", callback_port)).unwrap();
+    let silent_since = std::time::Instant::now();
     let first = browser.navigate(&start);
     assert_eq!(
         first.status, 302,
@@ -626,7 +642,22 @@ fn login(world: &World, browser: &Browser<'_>, host: &str) -> Vec<(String, Respo
     let status = cli.wait_exit(TIMEOUT).expect("access login exits");
     assert!(status.success(), "access login: {}", cli.stderr());
     assert!(cli.stdout().contains("token saved to"), "{}", cli.stdout());
+    assert!(
+        silent_since.elapsed() < std::time::Duration::from_secs(8),
+        "the callback waited behind a silent connection"
+    );
+    drop(silent);
     steps
+}
+
+/// The claims of a JWT, read without checking it (the edge checks it).
+fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 fn client_output(world: &World, args: &[&str]) -> Output {
@@ -664,6 +695,12 @@ fn login_stores_a_token_that_token_and_curl_use() {
     assert_eq!(mode(&file), 0o600, "the token file is private");
     assert_eq!(mode(file.parent().unwrap()), 0o700, "so is its directory");
     let stored = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    let claims = jwt_claims(&stored);
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        7200,
+        "the edge's --cli-token-lifetime: {claims}"
+    );
 
     let printed = client_output(&world, &["access", "token", &app]);
     assert_eq!(printed.code(), Some(0), "{printed:?}");

@@ -26,6 +26,8 @@ use super::target::Target;
 const MAX_REQUEST: usize = 16 * 1024;
 /// How long one browser connection may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Browser connections read at once; more are closed unread.
+const MAX_OPEN: usize = 32;
 
 /// Runs the login.
 pub(crate) async fn run(args: &LoginArgs) -> anyhow::Result<()> {
@@ -123,38 +125,51 @@ fn open_browser(url: &str) {
     }
 }
 
-/// Accepts browser connections until one brings a token with the right state.
+/// Accepts browser connections until one brings a token with the right state. Each
+/// connection is read on its own, so one that sends nothing (a browser's speculative
+/// preconnect) does not hold up the callback behind it.
 async fn wait_for_token(
     listener: &TcpListener,
     state: &str,
     target: &Target,
 ) -> anyhow::Result<String> {
+    let mut reading = tokio::task::JoinSet::new();
     loop {
-        let (mut connection, _) = listener
-            .accept()
-            .await
-            .context("accepting the browser's connection failed")?;
-        let Ok(Ok(request)) =
-            tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut connection)).await
-        else {
-            continue;
-        };
-        match callback_token(&request, state, target) {
-            Ok(token) => {
-                respond(
-                    &mut connection,
-                    200,
-                    "Signed in. You can close this tab and go back to the terminal.",
-                )
-                .await;
-                return Ok(token);
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (mut connection, _) =
+                    accepted.context("accepting the browser's connection failed")?;
+                if reading.len() >= MAX_OPEN {
+                    continue;
+                }
+                reading.spawn(async move {
+                    let request =
+                        tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut connection)).await;
+                    (connection, request)
+                });
             }
-            Err(Refused::Ignore(status, why)) => {
-                respond(&mut connection, status, &why).await;
-            }
-            Err(Refused::Fatal(why)) => {
-                respond(&mut connection, 400, &why).await;
-                bail!("{why}");
+            Some(read) = reading.join_next() => {
+                let Ok((mut connection, Ok(Ok(request)))) = read else {
+                    continue;
+                };
+                match callback_token(&request, state, target) {
+                    Ok(token) => {
+                        respond(
+                            &mut connection,
+                            200,
+                            "Signed in. You can close this tab and go back to the terminal.",
+                        )
+                        .await;
+                        return Ok(token);
+                    }
+                    Err(Refused::Ignore(status, why)) => {
+                        respond(&mut connection, status, &why).await;
+                    }
+                    Err(Refused::Fatal(why)) => {
+                        respond(&mut connection, 400, &why).await;
+                        bail!("{why}");
+                    }
+                }
             }
         }
     }
