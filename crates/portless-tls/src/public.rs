@@ -5,7 +5,7 @@
 //! 3. the local CA (demo and tests, when no ACME is configured);
 //! 4. the default certificate.
 //!
-//! A handshake offering the `acme-tls/1` ALPN protocol (RFC 8737) gets the TLS-ALPN-01
+//! A handshake offering only the `acme-tls/1` ALPN protocol (RFC 8737) gets the TLS-ALPN-01
 //! challenge certificate for its name instead, or no certificate at all (handshake refused).
 //!
 //! Every lookup is a read lock, a hash lookup by the borrowed SNI name and an `Arc` clone: a
@@ -246,8 +246,11 @@ impl PublicResolver {
         server_name: Option<&str>,
         mut alpn: impl Iterator<Item = &'a [u8]>,
     ) -> Option<Arc<CertifiedKey>> {
-        if alpn.any(|p| p == ACME_TLS_ALPN) {
-            // Only the challenge certificate may answer acme-tls/1; no challenge, no handshake.
+        // A validation server offers acme-tls/1 and nothing else (RFC 8737, section 3). Only
+        // the challenge certificate answers it; no challenge, no handshake. A client that
+        // offers more gets the normal certificate (and, should it negotiate acme-tls/1, a
+        // closed connection right after the handshake).
+        if alpn.next() == Some(ACME_TLS_ALPN) && alpn.next().is_none() {
             return self.challenges.as_ref()?.get(server_name?);
         }
         let Some(name) = server_name else {
@@ -377,6 +380,17 @@ mod tests {
         challenges.insert("app.test", challenge.clone());
         let got = resolver.resolve_for(Some("app.test"), offered.iter().copied());
         assert!(Arc::ptr_eq(&got.unwrap(), &challenge));
+        // A browser-like offer that also names acme-tls/1 gets the real certificate.
+        for mixed in [
+            [b"h2".as_slice(), ACME_TLS_ALPN],
+            [ACME_TLS_ALPN, b"http/1.1".as_slice()],
+        ] {
+            let got = resolver.resolve_for(Some("app.test"), mixed.iter().copied());
+            assert!(
+                !Arc::ptr_eq(&got.unwrap(), &challenge),
+                "{mixed:?} got the challenge certificate"
+            );
+        }
     }
 
     #[test]
