@@ -16,6 +16,7 @@ use crate::HttpOptions;
 pub(crate) struct RawHttp {
     pub listen: Option<Text>,
     pub acme_challenge_to_origin: Option<Spanned<Vec<Text>>>,
+    pub https_port: Option<Text>,
 }
 
 /// The validated `http:` section.
@@ -26,15 +27,18 @@ pub struct HttpConfig {
     pub listen: Option<SocketAddr>,
     /// Hostnames whose `/.well-known/acme-challenge/` requests go to the origin (canonical).
     pub acme_challenge_to_origin: Vec<String>,
+    /// The HTTPS port clients reach, named in redirects; `None`: the port the edge's HTTPS
+    /// listener is bound to (set it when a NAT or load balancer maps another port to it).
+    pub https_port: Option<u16>,
 }
 
 impl HttpConfig {
-    /// The edge options this section sets; `https_port` is the public HTTPS listener's port,
-    /// named in redirects when it is not 443.
-    pub fn http_options(&self, https_port: u16) -> HttpOptions {
+    /// The edge options this section sets; `bound_https_port` is the public HTTPS listener's
+    /// port, named in redirects when it is not 443 and `https_port` is not set.
+    pub fn http_options(&self, bound_https_port: u16) -> HttpOptions {
         HttpOptions {
             acme_challenge_to_origin: self.acme_challenge_to_origin.clone(),
-            https_port: Some(https_port),
+            https_port: Some(self.https_port.unwrap_or(bound_https_port)),
         }
     }
 }
@@ -62,5 +66,9 @@ pub(crate) fn validate(raw: RawHttp, ck: &mut Checker) -> HttpConfig {
                     .collect()
             })
             .unwrap_or_default(),
+        https_port: raw.https_port.as_ref().and_then(|text| {
+            ck.count(text, "`https_port` of `http`", 1, usize::from(u16::MAX))
+                .and_then(|port| u16::try_from(port).ok())
+        }),
     }
 }

@@ -33,19 +33,29 @@ fn a_full_file_loads() {
          \x20 - { listen: 0.0.0.0:2222, protocol: tcp, hostname: SSH.example.com,\n\
          \x20     allow: [203.0.113.0/24, \"2001:db8::/32\", 192.0.2.7], proxy_protocol: v2 }\n\
          \x20 - { listen: \"[::]:27015\", protocol: UDP, hostname: game.example.com, idle_timeout: 2m, max_flows: 10 }\n\
-         \x20 - { listen: 127.0.0.1:27015, protocol: udp, hostname: game.example.com }\n",
+         \x20 - { listen: 127.0.0.1:27015, protocol: udp, hostname: game.example.com }\n\
+         \x20 - { listen: 0.0.0.0:5432, protocol: tcp, hostname: db.example.com, idle_timeout: 15m, max_connections: 50 }\n",
     )
     .unwrap();
     assert_eq!(config.http.listen, Some("0.0.0.0:80".parse().unwrap()));
     assert!(config.passthrough.matches("secure.example.com"));
     assert!(config.passthrough.matches("a.b.e2e.example.com"));
-    assert_eq!(config.tcp_ports.len(), 1);
+    assert_eq!(config.tcp_ports.len(), 2);
     let tcp = &config.tcp_ports[0];
     assert_eq!(tcp.hostname, "ssh.example.com");
     assert_eq!(tcp.listen, "0.0.0.0:2222".parse().unwrap());
     assert_eq!(tcp.allow.len(), 3);
     assert_eq!(tcp.allow[2].to_string(), "192.0.2.7/32");
     assert!(tcp.proxy_protocol);
+    assert_eq!(
+        tcp.idle_timeout, None,
+        "TCP ports keep quiet connections by default"
+    );
+    assert_eq!(tcp.max_connections, 10_000);
+    let db = &config.tcp_ports[1];
+    assert_eq!(db.idle_timeout, Some(Duration::from_secs(900)));
+    assert_eq!(db.max_connections, 50);
+    assert!(!db.proxy_protocol);
     assert_eq!(config.udp_ports.len(), 2);
     assert_eq!(config.udp_ports[0].idle_timeout, Duration::from_secs(120));
     assert_eq!(config.udp_ports[0].max_flows, 10);
@@ -96,7 +106,9 @@ fn bad_values_name_the_problem_and_the_fix() {
          \x20 - { listen: 0.0.0.0:7, hostname: a.test }\n\
          \x20 - { listen: 0.0.0.0:8, protocol: tcp, hostname: a.test, proxy_protocol: v1 }\n\
          \x20 - { listen: 0.0.0.0:9, protocol: tcp, hostname: a.test, allow: [] }\n\
-         \x20 - { listen: 0.0.0.0:9, protocol: tcp, hostname: b.test }\n",
+         \x20 - { listen: 0.0.0.0:9, protocol: tcp, hostname: b.test }\n\
+         \x20 - { listen: 0.0.0.0:10, protocol: udp, hostname: a.test, max_connections: 3 }\n\
+         \x20 - { listen: 0.0.0.0:11, protocol: tcp, hostname: a.test, max_connections: 0, idle_timeout: 0s }\n",
     );
     for expected in [
         "edge.yml:2:15: error: `listen` of ports entry #1: `0.0.0.0` is not an IP address and port",
@@ -108,12 +120,17 @@ fn bad_values_name_the_problem_and_the_fix() {
         "`10.0.0.1/8` has host bits set after the prefix",
         "fix: write the network address: `10.0.0.0/8`",
         "`max_flows` applies to UDP ports only",
+        "fix: write `max_connections` to cap a TCP port's connections",
         "`idle_timeout` of ports entry #7: `soon`",
         "ports entry #8: `protocol` is missing",
         "fix: add `protocol: tcp` or `protocol: udp`",
         "PROXY protocol v1 (text) is not supported",
         "the allow-list is empty",
         "0.0.0.0:9 is listed twice for the same protocol",
+        "`max_connections` applies to TCP ports only",
+        "fix: write `max_flows` to cap a UDP port's flows",
+        "`max_connections` of ports entry #13",
+        "`idle_timeout` of ports entry #13: the duration must be longer than zero",
     ] {
         assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
     }
@@ -179,6 +196,14 @@ fn a_full_tls_and_http_section_loads() {
     assert_eq!(config.tls.certificates[0].hostnames, ["app.example.com"]);
     assert_eq!(config.http.acme_challenge_to_origin, ["legacy.example.com"]);
     assert_eq!(config.http.http_options(8443).https_port, Some(8443));
+    // Behind a NAT that maps 443 to the edge's 8443, redirects name the public port.
+    let natted = load("http: { listen: 0.0.0.0:80, https_port: 443 }\n").unwrap();
+    assert_eq!(natted.http.http_options(8443).https_port, Some(443));
+    let shown = errors("http: { https_port: 70000 }\n");
+    assert!(
+        shown.contains("`https_port` of `http`: `70000` is not a whole number from 1 to 65535"),
+        "{shown}"
+    );
 }
 
 #[test]
