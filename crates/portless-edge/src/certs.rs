@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::edge::EdgeState;
-use crate::{EdgeError, EdgeTls, PublicTlsOptions};
+use crate::{EdgeError, EdgeOptions, EdgeTls, PublicTlsOptions};
 
 /// What [`build`] made.
 pub(crate) struct PublicCerts {
@@ -82,21 +82,27 @@ pub(crate) async fn follow_names(
     mut changes: watch::Receiver<i64>,
     shutdown: CancellationToken,
 ) {
-    let ordered = |name: &String| {
-        !state.options.passthrough.matches(name)
-            && !state.challenge_to_origin(name)
-            && statics.as_ref().is_none_or(|s| s.get(name).is_none())
-    };
     loop {
         let mut names = state.routes.exact_names();
         names.extend(portals.iter().cloned());
-        names.retain(ordered);
+        names.retain(|name| orders_for(name, &state.options, statics.as_deref()));
         manager.set_names(names);
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return },
             () = shutdown.cancelled() => return,
         }
     }
+}
+
+/// Whether the edge obtains a certificate for `name` itself (see [`follow_names`]).
+fn orders_for(name: &str, options: &EdgeOptions, statics: Option<&StaticCertificates>) -> bool {
+    !options.passthrough.matches(name)
+        && !options
+            .http
+            .acme_challenge_to_origin
+            .iter()
+            .any(|h| h == name)
+        && statics.is_none_or(|s| s.get(name).is_none())
 }
 
 /// Reloads the static certificate files when one of them changed (by modification time),
@@ -131,5 +137,48 @@ pub(crate) async fn watch_static(
                 warn!(error = %e, "reloading static certificates failed; keeping the previous ones")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PassthroughHosts;
+    use portless_tls::{LocalCa, StaticCertificate};
+
+    #[test]
+    fn passthrough_origin_challenge_and_static_names_get_no_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = LocalCa::generate("static").unwrap();
+        let (chain, key) = ca.issue_pem(&["*.files.test".to_owned()]).unwrap();
+        std::fs::write(dir.path().join("c.pem"), chain).unwrap();
+        std::fs::write(dir.path().join("k.pem"), key).unwrap();
+        let statics = StaticCertificates::load(vec![StaticCertificate {
+            hostnames: vec!["*.files.test".to_owned()],
+            cert: dir.path().join("c.pem"),
+            key: dir.path().join("k.pem"),
+        }])
+        .unwrap();
+        let mut options = EdgeOptions {
+            passthrough: PassthroughHosts::new(["secure.test", "*.e2e.test"]),
+            ..EdgeOptions::default()
+        };
+        options.http.acme_challenge_to_origin = vec!["legacy.test".to_owned()];
+        for (name, ordered) in [
+            ("app.test", true),
+            ("a.b.c.app.test", true),
+            ("secure.test", false),
+            ("x.e2e.test", false),
+            ("legacy.test", false),
+            ("www.files.test", false),
+            ("files.test", true),
+        ] {
+            assert_eq!(
+                orders_for(name, &options, Some(&statics)),
+                ordered,
+                "{name}"
+            );
+        }
+        assert!(orders_for("www.files.test", &options, None));
     }
 }
