@@ -193,7 +193,7 @@ impl World {
     /// curl's arguments that make the test hostnames resolve to the edge and trust its CA.
     fn curl_args(&self) -> Vec<String> {
         let mut args = vec!["--cacert".to_owned(), self.edge.ca()];
-        for host in [PORTAL, APP, OTHER] {
+        for host in [PORTAL, APP, OTHER, ECHO] {
             args.push("--resolve".to_owned());
             args.push(format!("{host}:{}:127.0.0.1", self.edge.public));
         }
@@ -494,6 +494,62 @@ fn tcp_listener_carries_each_connection_to_the_echo_service() {
         );
         assert_eq!(back, message, "round {round}");
     }
+    client.signal("TERM");
+    assert!(
+        client.wait_exit(TIMEOUT).is_some(),
+        "access tcp stops on SIGTERM"
+    );
+}
+
+/// Sends `message` through the listener at `port`, finishes sending, and returns what came
+/// back before the close.
+fn through_listener(port: u16, message: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.write_all(message.as_bytes()).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let mut back = String::new();
+    let _ = stream.read_to_string(&mut back);
+    back
+}
+
+#[test]
+fn a_running_tcp_listener_uses_a_login_made_after_it_started() {
+    let world = World::start(free_tcp_port(), echo_server());
+    let port = free_tcp_port();
+    let listen = format!("127.0.0.1:{port}");
+    let edge = world.edge_addr();
+    let command = world.client(&[
+        "access",
+        "tcp",
+        "--hostname",
+        ECHO,
+        "--url",
+        &listen,
+        "--edge",
+        &edge,
+    ]);
+    let mut client = Proc::spawn("access-tcp", command, world.files.path());
+    let listening = wait_until(TIMEOUT, || {
+        assert!(client.running(), "access tcp exited:\n{}", client.stderr());
+        client.stderr().contains("Listening on").then_some(())
+    });
+    assert!(listening.is_some(), "{}", client.stderr());
+    // Not signed in yet: the edge refuses, the connection closes with nothing back.
+    assert_eq!(through_listener(port, "before\n"), "");
+    let refused = wait_until(TIMEOUT, || {
+        client.stderr().contains("sign-in required").then_some(())
+    });
+    assert!(refused.is_some(), "{}", client.stderr());
+    // Signed in while the listener runs: the next connection carries the new token.
+    let browser = Browser::new(&world);
+    login(&world, &browser, ECHO);
+    assert_eq!(
+        through_listener(port, "after\n"),
+        "after\n",
+        "{}",
+        client.stderr()
+    );
     client.signal("TERM");
     assert!(
         client.wait_exit(TIMEOUT).is_some(),

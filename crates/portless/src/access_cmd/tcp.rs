@@ -43,7 +43,7 @@ pub(crate) async fn run(args: &TcpArgs) -> anyhow::Result<()> {
     };
     match &args.url {
         None => on_stdio(&dialer).await,
-        Some(url) => listen(Arc::new(dialer), url).await,
+        Some(url) => listen(Arc::new(dialer), url, args).await,
     }
 }
 
@@ -133,8 +133,10 @@ async fn splice_stdio(opened: Opened) -> std::io::Result<()> {
 }
 
 /// Accepts connections on `url` (`127.0.0.1:2222`, `tcp://localhost:2222`) and carries
-/// each through its own stream, until SIGINT/SIGTERM.
-async fn listen(dialer: Arc<EdgeDialer>, url: &str) -> anyhow::Result<()> {
+/// each through its own stream, until SIGINT/SIGTERM. The credential is looked up again for
+/// every connection, so a listener left running picks up a `portless access login` done
+/// after it started (a fresh token after the old one expired).
+async fn listen(dialer: Arc<EdgeDialer>, url: &str, args: &TcpArgs) -> anyhow::Result<()> {
     let address = url.strip_prefix("tcp://").unwrap_or(url);
     let listener = TcpListener::bind(address).await.with_context(|| {
         format!("cannot listen on {address:?}: give a free local address such as 127.0.0.1:2222")
@@ -166,7 +168,18 @@ async fn listen(dialer: Arc<EdgeDialer>, url: &str) -> anyhow::Result<()> {
             }
         };
         let _ = client.set_nodelay(true);
-        let dialer = dialer.clone();
+        let dialer = match Presented::for_target(&args.service_token, &dialer.target) {
+            Ok(presented) => Arc::new(EdgeDialer {
+                target: dialer.target.clone(),
+                address: dialer.address.clone(),
+                tls: dialer.tls.clone(),
+                presented,
+            }),
+            Err(e) => {
+                eprintln!("error: connection from {peer}: {e:#}");
+                continue;
+            }
+        };
         let stop = stop.clone();
         tasks.spawn(async move {
             let carried = async {
