@@ -97,11 +97,7 @@ pub(crate) async fn follow_names(
 /// Whether the edge obtains a certificate for `name` itself (see [`follow_names`]).
 fn orders_for(name: &str, options: &EdgeOptions, statics: Option<&StaticCertificates>) -> bool {
     !options.passthrough.matches(name)
-        && !options
-            .http
-            .acme_challenge_to_origin
-            .iter()
-            .any(|h| h == name)
+        && !options.http.challenge_to_origin(name)
         && statics.is_none_or(|s| s.get(name).is_none())
 }
 

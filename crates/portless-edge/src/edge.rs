@@ -241,11 +241,7 @@ impl Edge {
 impl EdgeState {
     /// Whether `/.well-known/acme-challenge/` requests for `host` go to its origin.
     pub(crate) fn challenge_to_origin(&self, host: &str) -> bool {
-        self.options
-            .http
-            .acme_challenge_to_origin
-            .iter()
-            .any(|h| h == host)
+        self.options.http.challenge_to_origin(host)
     }
 }
 

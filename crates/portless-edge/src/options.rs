@@ -144,3 +144,11 @@ pub struct HttpOptions {
     /// The HTTPS port named in redirects; `None` (or 443) names none.
     pub https_port: Option<u16>,
 }
+
+impl HttpOptions {
+    /// Whether `host`'s ACME challenges go to its origin (which then manages its own
+    /// certificates).
+    pub(crate) fn challenge_to_origin(&self, host: &str) -> bool {
+        self.acme_challenge_to_origin.iter().any(|h| h == host)
+    }
+}

@@ -39,10 +39,15 @@ pub(crate) async fn splice(
         _claim,
     } = stream;
     let (mut client_read, mut client_write) = client.split();
-    // The last moment a chunk went through, in milliseconds since the start.
+    // The last moment a chunk went through, in milliseconds since the start; kept only when
+    // an idle timeout reads it (no clock read per chunk otherwise).
     let started = Instant::now();
     let last_moved = AtomicU64::new(0);
-    let moved = || last_moved.store(millis_since(started), Ordering::Relaxed);
+    let moved = || {
+        if idle_timeout.is_some() {
+            last_moved.store(millis_since(started), Ordering::Relaxed);
+        }
+    };
     let up = async {
         if !first.is_empty() {
             if tunnel_write.write_all(first).await.is_err() {
